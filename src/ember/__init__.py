@@ -1,0 +1,72 @@
+"""ember: a PyTorch-compatible autograd and neural-network library on NumPy (and CuPy).
+
+`import ember as torch` runs PyTorch-style code: tensors that record their history,
+`backward()`, custom autograd Functions, and (as they land) nn, optim and utils.data.
+"""
+
+from ember import (
+    _backend,
+    _dtype,
+    autograd,
+    cuda,
+    ops,
+)
+from ember._backend import Device as device
+from ember._dtype import (
+    bool,
+    double,
+    dtype,
+    float,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    half,
+    int,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    promote_types,
+    result_type,
+    set_default_dtype,
+    short,
+    uint8,
+)
+from ember._printing import set_printoptions
+from ember._random import (
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
+)
+from ember._tensor import Tensor
+from ember._tensor_types import CPU_TYPES as _CPU_TYPES
+from ember.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+
+globals().update(ops.PUBLIC)
+globals().update(_CPU_TYPES)
+
+__version__ = "0.1.0"
+
+
+def is_tensor(obj) -> bool:
+    """Same as torch.is_tensor."""
+    return isinstance(obj, Tensor)
+
+
+def numel(input) -> int:
+    """Same as torch.numel."""
+    return input.numel()
+
+
+def get_device(input) -> int:
+    """-1 for a CPU tensor, else the CUDA device index."""
+    return -1 if input.device.type == "cpu" else (input.device.index or 0)
+
+
+del _backend, _dtype

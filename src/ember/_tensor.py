@@ -1,0 +1,558 @@
+"""class Tensor: an array, its autograd state, and Python operator sugar.
+
+Math methods forward to `ember.ops` (bound there, family by family); this file holds the
+state, conversions, printing and the autograd-facing attributes.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+
+import numpy
+
+from ember import _backend, _dtype
+from ember._dtype import from_numpy_dtype, to_dtype
+
+
+def _grad_enabled():
+    from ember.autograd.grad_mode import _state
+
+    return _state.enabled
+
+
+_FLOAT_TYPE_NAMES = {
+    "float16": "HalfTensor",
+    "float32": "FloatTensor",
+    "float64": "DoubleTensor",
+    "uint8": "ByteTensor",
+    "int8": "CharTensor",
+    "int16": "ShortTensor",
+    "int32": "IntTensor",
+    "int64": "LongTensor",
+    "bool": "BoolTensor",
+}
+
+
+class Tensor:
+    """Same as torch.Tensor: an n-dimensional array that can record its history for autograd.
+
+    `Tensor(data)` builds a tensor of the default dtype from data; `Tensor(*sizes)` an
+    uninitialized one of that shape (legacy spellings; prefer `ember.tensor` and `ember.empty`).
+    """
+
+    __slots__ = (
+        "_data",
+        "_requires_grad",
+        "_grad",
+        "grad_fn",
+        "_output_nr",
+        "_vc",
+        "_base",
+        "_hooks",
+        "_accum",
+        "_retains_grad",
+        "__weakref__",
+    )
+    __array_priority__ = 1000  # numpy scalars defer to Tensor's reflected operators
+
+    def __init__(self, *args, requires_grad=False, dtype=None, device=None):
+        np_dtype = to_dtype(dtype).np
+        if not args:
+            array = numpy.zeros((0,), dtype=np_dtype)
+        elif len(args) == 1 and not isinstance(args[0], (int, tuple)):
+            data = args[0]
+            data = data._data if isinstance(data, Tensor) else data
+            array = _backend.as_array(data).astype(np_dtype, copy=False)
+        else:
+            shape = args[0] if len(args) == 1 and isinstance(args[0], tuple) else args
+            array = numpy.zeros(tuple(shape), dtype=np_dtype)
+        if device is not None:
+            array = _backend.to_device(array, _backend.Device(device))
+        self._init(array, requires_grad)
+
+    def _init(self, array, requires_grad=False, grad_fn=None, output_nr=0):
+        self._data = array
+        self._requires_grad = requires_grad
+        self._grad = None
+        self.grad_fn = grad_fn
+        self._output_nr = output_nr
+        self._vc = [0]
+        self._base = None
+        self._hooks = None
+        self._accum = None
+        self._retains_grad = False
+
+    @classmethod
+    def _make(cls, array, requires_grad=False, grad_fn=None, output_nr=0):
+        """Wrap a backend array without copying (the fast constructor used by ops)."""
+        t = object.__new__(cls)
+        t._init(array, requires_grad, grad_fn, output_nr)
+        return t
+
+    # --- metadata ---
+    @property
+    def shape(self):
+        """The tensor's shape, as a tuple (ember's Size is a plain tuple)."""
+        return self._data.shape
+
+    def size(self, dim=None):
+        """Same as torch.Tensor.size."""
+        if dim is None:
+            return self._data.shape
+        return self._data.shape[_normalize_dim(dim, self._data.ndim, "size")]
+
+    @property
+    def dtype(self):
+        """The element type (an ember dtype)."""
+        return from_numpy_dtype(self._data.dtype)
+
+    @property
+    def device(self):
+        """The device the data lives on."""
+        return _backend.device_of(self._data)
+
+    @property
+    def is_cuda(self):
+        """True for a tensor on a CUDA device."""
+        return self.device.type == "cuda"
+
+    @property
+    def ndim(self):
+        """Number of dimensions."""
+        return self._data.ndim
+
+    def dim(self):
+        """Same as torch.Tensor.dim."""
+        return self._data.ndim
+
+    ndimension = dim
+
+    def numel(self):
+        """Number of elements."""
+        return self._data.size
+
+    nelement = numel
+
+    def element_size(self):
+        """Bytes per element."""
+        return self._data.itemsize
+
+    def is_floating_point(self):
+        """True for float16/32/64 tensors."""
+        return self._data.dtype.kind == "f"
+
+    def is_contiguous(self, memory_format=None):
+        """True when the data is laid out in row-major order."""
+        return bool(self._data.flags.c_contiguous)
+
+    def data_ptr(self):
+        """The address of the first element."""
+        return self._data.__array_interface__["data"][0] if self.device.type == "cpu" else 0
+
+    # --- autograd state ---
+    @property
+    def requires_grad(self):
+        """Whether gradients flow to this tensor."""
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad=True):
+        """Same as torch.Tensor.requires_grad_."""
+        requires_grad = bool(requires_grad)
+        if self.grad_fn is not None and not requires_grad:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables. If you want to use "
+                "a computed variable in a subgraph that doesn't require differentiation use "
+                "var_no_grad = var.detach()."
+            )
+        if requires_grad and self._data.dtype.kind != "f":
+            raise RuntimeError(
+                f"only Tensors of floating point dtype can require gradients (got {self.dtype})"
+            )
+        self._requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self):
+        """True for tensors not produced by a recorded op."""
+        return self.grad_fn is None
+
+    @property
+    def grad(self):
+        """The accumulated gradient (None until a backward reaches this leaf)."""
+        if self.grad_fn is not None and not self._retains_grad:
+            warnings.warn(
+                "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. "
+                "Its .grad attribute won't be populated during autograd.backward(). If you "
+                "indeed want the .grad field to be populated for a non-leaf Tensor, use "
+                ".retain_grad() on the non-leaf Tensor.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"assigned grad expected to be a Tensor or None, got {value!r}")
+            if value.shape != self.shape:
+                raise RuntimeError(
+                    f"assigned grad has data of a different size: {list(value.shape)} vs "
+                    f"{list(self.shape)}"
+                )
+            if value._data.dtype != self._data.dtype:
+                raise RuntimeError("assigned grad has data of a different type")
+        self._grad = value
+
+    @property
+    def _version(self):
+        """How many in-place changes this storage has seen (shared with views)."""
+        return self._vc[0]
+
+    @property
+    def data(self):
+        """The same storage as a new tensor outside the graph (changes to it change this one)."""
+        return Tensor._make(self._data)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
+        self._data = value._data
+
+    def detach(self):
+        """A tensor on the same storage, cut from the graph (shares the version counter)."""
+        out = Tensor._make(self._data)
+        out._vc = self._vc
+        return out
+
+    def detach_(self):
+        """Cut this tensor from the graph, making it a leaf."""
+        if self._base is not None and self._base.requires_grad:
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
+        self.grad_fn, self._requires_grad = None, False
+        return self
+
+    def retain_grad(self):
+        """Keep .grad on this non-leaf tensor after backward."""
+        if not self._requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is None or self._retains_grad:
+            return
+        self._retains_grad = True
+        ref = weakref.ref(self)
+
+        def keep(grad):
+            t = ref()
+            if t is not None:
+                if not _grad_enabled():  # a copy: the engine may hand this array on elsewhere
+                    grad = Tensor._make(grad._data.copy())
+                t._grad = grad if t._grad is None else t._grad + grad
+
+        keep._retain_grad = True
+        self.grad_fn._add_tensor_hook(self._output_nr, keep)
+
+    @property
+    def retains_grad(self):
+        """True after retain_grad() on a non-leaf tensor."""
+        return self._retains_grad
+
+    def register_hook(self, hook):
+        """Call hook(grad) on each gradient computed for this tensor; it may return a new one."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            return self.grad_fn._add_tensor_hook(self._output_nr, hook)
+        from ember.autograd.graph import _Handle
+
+        if self._hooks is None:
+            self._hooks = []
+        return _Handle(self._hooks, hook)
+
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Same as torch.Tensor.backward: accumulate d(self)/d(leaf) into each leaf's .grad."""
+        from ember.autograd.engine import backward
+
+        backward(self, gradient, retain_graph, create_graph, inputs=inputs)
+
+    # --- conversion ---
+    def numpy(self, *, force=False):
+        """The data as a NumPy array, sharing memory (CPU tensors that need no grad only)."""
+        if self._requires_grad and not force:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                "instead."
+            )
+        if self.device.type != "cpu":
+            if not force:
+                raise TypeError(
+                    f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() "
+                    "to copy the tensor to host memory first."
+                )
+            return _backend.to_host(self._data).copy()
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        host = _backend.to_host(self._data)
+        return host if dtype is None else host.astype(dtype, copy=False)
+
+    def item(self):
+        """The single value as a Python number."""
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
+            )
+        return _backend.to_host(self._data).reshape(()).item()
+
+    def tolist(self):
+        """The data as (nested) Python lists of numbers."""
+        return _backend.to_host(self._data).tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an index")
+        return int(self.item())
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with more than one value is ambiguous"
+                f" (shape {list(self.shape)})"
+            )
+        return bool(self.item())
+
+    def __len__(self):
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self):
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def __hash__(self):
+        return id(self)
+
+    def __reduce_ex__(self, protocol):
+        raise TypeError("ember tensors are not pickled; save them with ember.save()")
+
+    def __deepcopy__(self, memo):
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the "
+                "deepcopy protocol at the moment."
+            )
+        out = Tensor._make(self._data.copy(), self._requires_grad)
+        if self._grad is not None:
+            out._grad = Tensor._make(self._grad._data.copy())
+        memo[id(self)] = out
+        return out
+
+    # --- dtype and device moves ---
+    def type(self, dtype=None, non_blocking=False, **kwargs):
+        """With no argument, the type name ('ember.FloatTensor'); else a converted tensor."""
+        if dtype is None:
+            prefix = "ember.cuda." if self.device.type == "cuda" else "ember."
+            return prefix + _FLOAT_TYPE_NAMES[self.dtype.name]
+        if isinstance(dtype, str) and dtype.endswith("Tensor"):
+            from ember import _tensor_types
+
+            dtype = _tensor_types.by_name(dtype)
+        tensor_type = getattr(dtype, "_tensor_type", None)
+        if tensor_type is not None:  # ember.FloatTensor, ember.cuda.FloatTensor, ...
+            return self.to(device=tensor_type.device, dtype=tensor_type.dtype)
+        return self.to(dtype)
+
+    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False, **kwargs):
+        """Same as torch.Tensor.to: move to a dtype and/or device (a tensor gives both)."""
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype, device = a.dtype, a.device
+            elif isinstance(a, (_backend.Device, str)) and not _is_dtype_name(a):
+                device = a
+            else:
+                dtype = a
+        out = self
+        if device is not None:
+            device = _backend.Device(device)
+            if device.type == "cuda" and device.index is None:
+                device = _backend.Device("cuda", 0)
+            if self.device != device:
+                from ember.ops import to_device
+
+                out = to_device(out, device)
+        if dtype is not None:
+            dtype = to_dtype(dtype)
+            if out._data.dtype != dtype.np:
+                from ember.ops import cast
+
+                out = cast(out, dtype)
+        if copy and out is self:
+            out = self.clone()
+        return out
+
+    def cuda(self, device=None, non_blocking=False):
+        """A copy on the CUDA device (this tensor if it is already there)."""
+        return self.to(device=_backend.Device("cuda", 0 if device is None else device))
+
+    def cpu(self):
+        """A copy on the CPU (this tensor if it is already there)."""
+        return self.to(device="cpu")
+
+    def float(self):
+        """Same as self.to(ember.float32)."""
+        return self.to(_dtype.float32)
+
+    def double(self):
+        """Same as self.to(ember.float64)."""
+        return self.to(_dtype.float64)
+
+    def half(self):
+        """Same as self.to(ember.float16)."""
+        return self.to(_dtype.float16)
+
+    def long(self):
+        """Same as self.to(ember.int64)."""
+        return self.to(_dtype.int64)
+
+    def int(self):
+        """Same as self.to(ember.int32)."""
+        return self.to(_dtype.int32)
+
+    def short(self):
+        """Same as self.to(ember.int16)."""
+        return self.to(_dtype.int16)
+
+    def byte(self):
+        """Same as self.to(ember.uint8)."""
+        return self.to(_dtype.uint8)
+
+    def char(self):
+        """Same as self.to(ember.int8)."""
+        return self.to(_dtype.int8)
+
+    def bool(self):
+        """Same as self.to(ember.bool)."""
+        return self.to(_dtype.bool)
+
+    def type_as(self, other):
+        """Same as self.to(other.dtype)."""
+        return self.to(other.dtype)
+
+    # --- printing ---
+    def __repr__(self):
+        from ember._printing import tensor_repr
+
+        return tensor_repr(self)
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        if self._data.ndim == 0:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    # --- legacy 0-d indexing: loss.data[0] ---
+    def _legacy_scalar_index(self, index):
+        if index == 0:
+            warnings.warn(
+                "indexing a 0-dim tensor with [0] is deprecated (PyTorch < 0.4 style); use "
+                "tensor.item() to get a Python number",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            return self.item()
+        raise IndexError(
+            "invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
+            "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number"
+        )
+
+
+def _is_dtype_name(value):
+    if isinstance(value, str):
+        name = value.removeprefix("torch.").removeprefix("ember.")
+        return name in _dtype._NAMES
+    return False
+
+
+def _normalize_dim(dim, ndim, op):
+    lo, hi = (-ndim, ndim - 1) if ndim else (-1, 0)
+    if not lo <= dim <= hi:
+        raise IndexError(
+            f"{op}(): Dimension out of range (expected to be in range of [{lo}, {hi}], "
+            f"but got {dim})"
+        )
+    return dim % ndim if ndim else 0
+
+
+from ember import ops as _ops  # noqa: E402  (ops needs the Tensor class defined above)
+
+
+def _binary_dunder(name, swap=False):
+    def method(self, other):
+        fn = getattr(_ops, name)
+        return fn(other, self) if swap else fn(self, other)
+
+    method.__name__ = f"__{'r' if swap else ''}{name}__"
+    return method
+
+
+for _name, _op in [
+    ("add", "add"),
+    ("sub", "sub"),
+    ("mul", "mul"),
+    ("truediv", "div"),
+    ("pow", "pow"),
+    ("matmul", "matmul"),
+    ("floordiv", "floor_divide"),
+    ("mod", "remainder"),
+]:
+    setattr(Tensor, f"__{_name}__", _binary_dunder(_op))
+    setattr(Tensor, f"__r{_name}__", _binary_dunder(_op, swap=True))
+for _name, _op in [("eq", "eq"), ("ne", "ne"), ("lt", "lt"), ("le", "le"), ("gt", "gt")]:
+    setattr(Tensor, f"__{_name}__", _binary_dunder(_op))
+Tensor.__ge__ = _binary_dunder("ge")
+Tensor.__and__ = Tensor.__rand__ = _binary_dunder("bitwise_and")
+Tensor.__or__ = Tensor.__ror__ = _binary_dunder("bitwise_or")
+Tensor.__xor__ = Tensor.__rxor__ = _binary_dunder("bitwise_xor")
+Tensor.__hash__ = lambda self: id(self)
+
+
+def _inplace_dunder(method):
+    def dunder(self, other):
+        return getattr(self, method)(other)
+
+    dunder.__name__ = f"__i{method[:-1]}__"
+    return dunder
+
+
+for _name, _method in [
+    ("add", "add_"),
+    ("sub", "sub_"),
+    ("mul", "mul_"),
+    ("truediv", "div_"),
+    ("pow", "pow_"),
+    ("floordiv", "floor_divide_"),
+    ("mod", "remainder_"),
+    ("and", "bitwise_and_"),
+    ("or", "bitwise_or_"),
+]:
+    setattr(Tensor, f"__i{_name}__", _inplace_dunder(_method))
+Tensor.__neg__ = lambda self: _ops.neg(self)
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = lambda self: _ops.abs(self)
+Tensor.__invert__ = lambda self: _ops.bitwise_not(self)
+Tensor.__getitem__ = lambda self, index: _ops.getitem(self, index)
+Tensor.__setitem__ = lambda self, index, value: _ops.setitem(self, index, value)

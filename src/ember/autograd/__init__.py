@@ -1,0 +1,28 @@
+"""ember.autograd: the engine, custom Functions, grad mode and gradient checks."""
+
+from ember.autograd.engine import backward, grad
+from ember.autograd.function import Function, once_differentiable
+from ember.autograd.grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from ember.autograd.gradcheck import gradcheck, gradgradcheck
+from ember.autograd.variable import Variable
+
+__all__ = [
+    "Function",
+    "Variable",
+    "backward",
+    "enable_grad",
+    "grad",
+    "gradcheck",
+    "gradgradcheck",
+    "inference_mode",
+    "is_grad_enabled",
+    "no_grad",
+    "once_differentiable",
+    "set_grad_enabled",
+]

@@ -1,0 +1,337 @@
+"""The backward engine: dependency counting over the graph, no recursion.
+
+Each node runs once all the gradients it awaits have arrived. This is the one place where a
+gradient is summed back to its input's shape (undoing broadcasting) and cast to its dtype.
+"""
+
+from __future__ import annotations
+
+from ember._tensor import Tensor
+from ember.autograd.grad_mode import _state
+from ember.autograd.graph import AccumulateGrad, edge_of, type_string
+
+
+def _as_tuple(x):
+    if x is None:
+        return None
+    if isinstance(x, Tensor):
+        return (x,)
+    return tuple(x)
+
+
+def _root_gradients(roots, grads):
+    """Check the roots and build their initial gradients (ones for scalars)."""
+    from ember import ops
+
+    if grads is None:
+        grads = (None,) * len(roots)
+    if len(grads) != len(roots):
+        raise RuntimeError(
+            f"grad can be implicitly created only for scalar outputs: got {len(grads)} "
+            f"gradients for {len(roots)} outputs"
+        )
+    out = []
+    for i, (t, g) in enumerate(zip(roots, grads)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"backward(): expected a Tensor, got {type(t).__name__}")
+        if t.grad_fn is None and not t._requires_grad:
+            raise RuntimeError(
+                f"element {i} of tensors does not require grad and does not have a grad_fn"
+            )
+        if g is None:
+            if t._data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            if t._data.dtype.kind != "f":
+                raise RuntimeError("grad can be implicitly created only for real scalar outputs")
+            g = ops.ones_like(t)
+        elif not isinstance(g, Tensor):
+            g = ops.full_like(t, g)
+        elif g.shape != t.shape:
+            raise RuntimeError(
+                f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(g.shape)} and "
+                f"output[{i}] has a shape of {tuple(t.shape)}."
+            )
+        out.append(g)
+    return out
+
+
+def _count_dependencies(root_nodes, wanted=None):
+    """How many gradients each reachable node awaits; with `wanted`, only nodes leading there."""
+    deps = {}
+    seen = set(root_nodes)
+    stack = list(seen)
+    order = []
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        for nxt, _ in node.next_functions:
+            if nxt is not None and nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    if wanted is not None:
+        useful = set(wanted)
+        changed = True
+        while changed:  # a node is useful when an edge from it reaches a useful node
+            changed = False
+            for node in order:
+                if node not in useful and any(n in useful for n, _ in node.next_functions):
+                    useful.add(node)
+                    changed = True
+    else:
+        useful = None
+    for node in order:
+        if useful is not None and node not in useful:
+            continue
+        for nxt, _ in node.next_functions:
+            if nxt is not None and (useful is None or nxt in useful):
+                deps[nxt] = deps.get(nxt, 0) + 1
+    return deps, useful
+
+
+def _reduce_to(grad, meta, node, index):
+    """Sum a broadcast gradient back to its input's shape and cast it to the input's dtype."""
+    shape, np_dtype = meta
+    if grad._data.shape != shape:
+        try:
+            grad = grad.sum_to_size(shape)
+        except RuntimeError:
+            raise RuntimeError(
+                f"Function {node.name()} returned an invalid gradient at index {index} - got "
+                f"{list(grad.shape)} but expected shape compatible with {list(shape)}"
+            ) from None
+    if grad._data.dtype != np_dtype:
+        grad = grad.to(np_dtype)
+    return grad
+
+
+def _run_tensor_hooks(hooks, grad):
+    # retain_grad's hook runs last, so .grad sees what the other hooks made of the gradient
+    ordered = sorted(hooks, key=lambda h: getattr(h, "_retain_grad", False))
+    for hook in ordered:
+        result = hook(grad)
+        if result is not None:
+            grad = result
+    return grad
+
+
+def execute(roots, grads, retain_graph, create_graph, capture=None, accumulate=True):
+    """Run backward from `roots` (tensors) seeded with `grads`.
+
+    `capture` lists (node, output_nr) pairs whose incoming gradient is returned (autograd.grad);
+    with `accumulate=False`, leaves' .grad are left alone.
+    """
+    root_edges = [edge_of(t) for t in roots]
+    wanted = None if capture is None else [n for n, _ in capture if n is not None]
+    deps, useful = _count_dependencies([n for n, _ in root_edges], wanted)
+    buffers = {}
+    for (node, nr), g in zip(root_edges, grads):
+        buf = buffers.get(node)
+        if buf is None:
+            buf = buffers[node] = [None] * node._n_outputs
+        buf[nr] = g if buf[nr] is None else buf[nr] + g
+    captured = {} if capture is not None else None
+    capture_set = set(capture) if capture is not None else ()
+    fresh = _FreshGrads(grads)
+    ready = [n for n in buffers if deps.get(n, 0) == 0]
+    prev_mode = _state.enabled
+    _state.enabled = create_graph
+    try:
+        while ready:
+            node = ready.pop()
+            buf = buffers.pop(node, None) or [None] * node._n_outputs
+            if node._tensor_hooks:
+                for nr, hooks in node._tensor_hooks.items():
+                    if buf[nr] is not None:
+                        buf[nr] = _run_tensor_hooks(hooks, buf[nr])
+            if capture_set:
+                for nr, g in enumerate(buf):
+                    if (node, nr) in capture_set:
+                        captured[(node, nr)] = g
+            if node.__class__ is AccumulateGrad:
+                if accumulate and buf[0] is not None:
+                    _accumulate(node.variable, buf[0], create_graph, fresh)
+                continue
+            if useful is not None and node not in useful:
+                continue
+            results = _call_node(node, buf, create_graph)
+            if not retain_graph:
+                node._release()
+            metas = node._input_meta
+            for i, (nxt, nr) in enumerate(node.next_functions):
+                if nxt is None or (useful is not None and nxt not in useful):
+                    continue
+                g = results[i]
+                if g is not None:
+                    g = _reduce_to(g, metas[i], node, i)
+                    nbuf = buffers.get(nxt)
+                    if nbuf is None:
+                        nbuf = buffers[nxt] = [None] * nxt._n_outputs
+                    nbuf[nr] = g if nbuf[nr] is None else nbuf[nr] + g
+                deps[nxt] -= 1
+                if deps[nxt] == 0:
+                    ready.append(nxt)
+    finally:
+        _state.enabled = prev_mode
+    return captured
+
+
+def _call_node(node, buf, create_graph):
+    """Run one node's backward on its output gradients; check and return input gradients."""
+    if node._pre_hooks:
+        for hook in list(node._pre_hooks):
+            result = hook(tuple(buf))
+            if result is not None:
+                buf = list(result)
+    n_inputs = len(node.next_functions)
+    if all(g is None for g in buf):
+        return (None,) * n_inputs
+    if node._n_outputs > 1 and node._materialize:
+        from ember import ops
+
+        for k, g in enumerate(buf):
+            if g is None and node._out_meta[k] is not None:
+                shape, np_dtype = node._out_meta[k]
+                buf[k] = ops.zeros(shape, dtype=np_dtype)
+    if _state.anomaly:
+        from ember.autograd.anomaly import run_checked
+
+        results = run_checked(node, buf)
+    else:
+        results = node._run_backward(buf)
+    if not isinstance(results, tuple):
+        results = (results,)
+    if len(results) != n_inputs:
+        if len(results) > n_inputs and all(r is None for r in results[n_inputs:]):
+            results = results[:n_inputs]
+        else:
+            raise RuntimeError(
+                f"function {node.name()} returned an incorrect number of gradients "
+                f"(expected {n_inputs}, got {len(results)})"
+            )
+    for i, r in enumerate(results):
+        if r is not None and not isinstance(r, Tensor):
+            raise TypeError(
+                f"function {node.name()} returned a gradient of type {type(r).__name__} at "
+                f"index {i}; expected a Tensor or None"
+            )
+        if r is not None and node.next_functions[i][0] is None and not node.needs_input_grad[i]:
+            results = results[:i] + (None,) + results[i + 1 :]
+    if node._post_hooks:
+        for hook in list(node._post_hooks):
+            out = hook(results, tuple(buf))
+            if out is not None:
+                results = tuple(out)
+    return results
+
+
+class _FreshGrads:
+    """Decides whether a gradient's array may become a leaf's .grad as is, or needs a copy.
+
+    A backward may hand the same array to several inputs (add), or return a view of its
+    incoming gradient (reshape, expand). A leaf's .grad must own its memory, since later
+    backward calls add to it in place.
+    """
+
+    def __init__(self, roots):
+        self.given = {id(g._data) for g in roots}
+
+    def own(self, grad):
+        array = grad._data
+        flags = array.flags
+        if id(array) in self.given or not (flags.owndata and flags.writeable):
+            array = array.copy()
+        self.given.add(id(array))
+        return Tensor._make(array)
+
+
+def _accumulate(leaf, grad, create_graph, fresh):
+    if leaf._hooks:
+        grad = _run_tensor_hooks(leaf._hooks, grad)
+    current = leaf._grad
+    if current is None:
+        leaf._grad = grad if create_graph else fresh.own(grad)
+    elif create_graph or current.requires_grad or grad.requires_grad:
+        leaf._grad = current + grad
+    elif current._data.shape == grad._data.shape:
+        current._data += grad._data
+        current._vc[0] += 1
+    else:
+        raise RuntimeError(
+            f"gradient of shape {list(grad.shape)} cannot accumulate into .grad of "
+            f"{type_string(leaf)}"
+        )
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Same as torch.autograd.backward: accumulate gradients of `tensors` into leaves' .grad."""
+    roots = _as_tuple(tensors)
+    grads = _root_gradients(roots, _as_tuple(grad_tensors))
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is None:
+        execute(roots, grads, retain_graph, create_graph)
+        return
+    inputs = _as_tuple(inputs)
+    if not inputs:
+        raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+    edges = _input_edges(inputs, "backward")
+    captured = execute(roots, grads, retain_graph, create_graph, capture=edges, accumulate=False)
+    fresh = _FreshGrads(grads)
+    for t, edge in zip(inputs, edges):
+        g = captured.get(edge)
+        if g is not None:
+            if t.grad_fn is None:
+                _accumulate(t, g, create_graph, fresh)
+            else:
+                t._grad = g if t._grad is None else t._grad + g
+
+
+def _input_edges(inputs, who):
+    edges = []
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{who}(): inputs must be Tensors, got {type(t).__name__}")
+        if not t._requires_grad:
+            raise RuntimeError("One of the differentiated Tensors does not require grad")
+        edges.append(edge_of(t))
+    return edges
+
+
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph=None,
+    create_graph=False,
+    only_inputs=True,
+    allow_unused=None,
+    is_grads_batched=False,
+    materialize_grads=False,
+):
+    """Same as torch.autograd.grad: the gradients of `outputs` w.r.t. `inputs`, as a tuple."""
+    from ember import ops
+
+    if is_grads_batched:
+        raise NotImplementedError("autograd.grad(is_grads_batched=True) is not supported by ember")
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    roots = _as_tuple(outputs)
+    inputs = _as_tuple(inputs)
+    grads = _root_gradients(roots, _as_tuple(grad_outputs))
+    if retain_graph is None:
+        retain_graph = create_graph
+    edges = _input_edges(inputs, "grad")
+    captured = execute(roots, grads, retain_graph, create_graph, capture=edges, accumulate=False)
+    result = []
+    for t, edge in zip(inputs, edges):
+        g = captured.get(edge)
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    "One of the differentiated Tensors appears to not have been used in the "
+                    "graph. Set allow_unused=True if this is the desired behavior."
+                )
+            if materialize_grads:
+                g = ops.zeros_like(t)
+        result.append(g)
+    return tuple(result)

@@ -1,0 +1,240 @@
+"""autograd.Function: user-defined ops with PyTorch's semantics, and the seed's legacy style."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+from ember._tensor import Tensor
+from ember.autograd.grad_mode import _state, no_grad
+from ember.autograd.graph import Node, SavedOutput, edge_of
+
+
+def _node_class(fn_cls) -> type:
+    """The Node subclass that records calls of `fn_cls`, named as PyTorch names it."""
+    name = fn_cls.__dict__.get("node_name") or f"{fn_cls.__name__}Backward0"
+    if not fn_cls.__module__.startswith("ember."):
+        name = f"{fn_cls.__name__}Backward"  # PyTorch names user Functions' nodes this way
+    return type(name, (Node,), {"__slots__": (), "_fn": fn_cls, "__module__": fn_cls.__module__})
+
+
+def connect(node, args) -> None:
+    """Give `node` an edge, input meta and needs_input_grad entry for each positional arg."""
+    edges, meta, needs = [], [], []
+    for a in args:
+        if isinstance(a, Tensor) and a._requires_grad:
+            edges.append(edge_of(a))
+            meta.append((a._data.shape, a._data.dtype))
+            needs.append(True)
+        else:
+            edges.append((None, 0))
+            meta.append(None)
+            needs.append(False)
+    node.next_functions = tuple(edges)
+    node._input_meta = tuple(meta)
+    node.needs_input_grad = tuple(needs)
+
+
+def pack_saved(node, args, outputs) -> None:
+    """Turn what forward passed to save_for_backward into version-checked entries.
+
+    An input is kept as the Tensor itself; an output is kept as data (SavedOutput) so the node
+    does not hold its own output (no reference cycle); anything else is a constant.
+    """
+    to_save = node._to_save
+    if to_save is None:
+        return
+    node._to_save = None
+    saved = []
+    for x in to_save:
+        if x is None:
+            saved.append(None)
+            continue
+        entry = None
+        for k, out in enumerate(outputs):
+            if x is out:
+                entry = (SavedOutput(k, out._data, out._vc), None)
+                break
+        if entry is None:
+            if not isinstance(x, Tensor):
+                raise TypeError(
+                    f"save_for_backward can only save tensors, but argument was {type(x).__name__}"
+                )
+            entry = (x, x._vc[0])
+        saved.append(entry)
+    node._saved = tuple(saved)
+
+
+def _is_overridden(cls, name):
+    return getattr(cls, name) is not getattr(Function, name)
+
+
+class Function:
+    """Same as torch.autograd.Function.
+
+    Subclass it with static `forward(ctx, *args)` and `backward(ctx, *grads)` (or `forward(*args)`
+    plus `setup_context(ctx, inputs, output)`), and call `YourFunction.apply(...)`. Forward runs
+    with grad mode off; backward gets and returns Tensors, so it can itself be differentiated.
+    The legacy instance style (`MyReLU()(x)`, 2018 PyTorch) still works, with a warning.
+    """
+
+    _node_cls = Node
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._node_cls = _node_class(cls)
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        """Compute the op; override it."""
+        raise NotImplementedError("You must implement the forward function for custom Function.")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        """Return one gradient per forward input (None where there is none); override it."""
+        raise NotImplementedError("You must implement the backward function for custom Function.")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        """PyTorch 2 style: save what backward needs, when forward takes no ctx."""
+        raise NotImplementedError
+
+    vjp = backward
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        """Run forward, and record it in the graph when an input requires grad."""
+        node = cls._node_cls()
+        record = _state.enabled and any(isinstance(a, Tensor) and a._requires_grad for a in args)
+        if record:
+            connect(node, args)
+        else:
+            node.needs_input_grad = tuple(False for _ in args)
+        with no_grad():
+            if _is_overridden(cls, "setup_context"):
+                out = cls.forward(*args, **kwargs)
+                cls.setup_context(node, args, out)
+            else:
+                out = cls.forward(node, *args, **kwargs)
+        return _finish(node, args, out, record)
+
+    # --- the legacy instance style: MyReLU()(x), self.save_for_backward, self.saved_tensors ---
+    def __call__(self, *args):
+        warnings.warn(
+            f"{type(self).__name__}: calling an instance of an autograd.Function is deprecated "
+            "legacy style; define static forward(ctx, ...)/backward(ctx, ...) and use "
+            f"{type(self).__name__}.apply(...) instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        node = _LegacyNode()
+        node._legacy = self
+        self._ctx = node
+        record = _state.enabled and any(isinstance(a, Tensor) and a._requires_grad for a in args)
+        if record:
+            connect(node, args)
+        with no_grad():
+            out = self.forward(*args)
+        return _finish(node, args, out, record)
+
+    def save_for_backward(self, *tensors):
+        """Legacy style: same as ctx.save_for_backward."""
+        self._ctx.save_for_backward(*tensors)
+
+    @property
+    def saved_tensors(self):
+        """Legacy style: same as ctx.saved_tensors."""
+        return self._ctx.saved_tensors
+
+    def mark_non_differentiable(self, *tensors):
+        """Legacy style: same as ctx.mark_non_differentiable."""
+        self._ctx.mark_non_differentiable(*tensors)
+
+    @property
+    def needs_input_grad(self):
+        """Legacy style: same as ctx.needs_input_grad."""
+        return self._ctx.needs_input_grad
+
+
+class _LegacyNode(Node):
+    """Runs a legacy Function instance's backward; refuses to be differentiated twice."""
+
+    __slots__ = ("_legacy",)
+
+    def name(self):
+        return f"{type(self._legacy).__name__}Backward"
+
+    def _run_backward(self, grads):
+        if _state.enabled and any(g is not None and g.requires_grad for g in grads):
+            raise RuntimeError(
+                f"{type(self._legacy).__name__} is a legacy (instance-style) autograd.Function, "
+                "which cannot be differentiated twice. Rewrite it with static forward(ctx, ...) "
+                "and backward(ctx, ...) and call it with .apply()."
+            )
+        return self._legacy.backward(*grads)
+
+    def __repr__(self):
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+
+def _finish(node, args, out, record):
+    """Attach the forward's outputs to `node` and pack its saved tensors."""
+    single = not isinstance(out, tuple)
+    outs = (out,) if single else out
+    if not record:
+        node._to_save = None
+        return out
+    non_diff = node._non_differentiable or ()
+    results = []
+    for k, o in enumerate(outs):
+        if not isinstance(o, Tensor):
+            results.append(o)
+            continue
+        if any(o is a for a in args):  # forward returned an input: give the graph its own alias
+            alias = Tensor._make(o._data, False, None)
+            alias._vc = o._vc
+            o = alias
+        if any(o is n for n in non_diff):
+            o._requires_grad = False
+        else:
+            o.grad_fn, o._output_nr, o._requires_grad = node, k, True
+        results.append(o)
+    node._n_outputs = len(outs)
+    node._out_meta = tuple(
+        (o._data.shape, o._data.dtype) if isinstance(o, Tensor) else None for o in results
+    )
+    pack_saved(node, args, results)
+    return results[0] if single else tuple(results)
+
+
+def once_differentiable(backward):
+    """Same as torch.autograd.function.once_differentiable: backward runs without a graph."""
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads):
+        with no_grad():
+            result = backward(ctx, *grads)
+        live = [g for g in grads if g is not None and g.requires_grad]
+        if _state.enabled and live:
+            result = result if isinstance(result, tuple) else (result,)
+            return tuple(
+                None if r is None else _OnceDifferentiableError.apply(r, ctx.name(), *live)
+                for r in result
+            )
+        return result
+
+    return wrapper
+
+
+class _OnceDifferentiableError(Function):
+    @staticmethod
+    def forward(ctx, x, name, *grads):
+        ctx.fn_name = name
+        return Tensor._make(x._data, False, None)
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError(
+            f"trying to differentiate twice a function ({ctx.fn_name}) that was marked with "
+            "@once_differentiable"
+        )

@@ -1,0 +1,211 @@
+"""The recorded graph: Node (one op's backward, also its ctx), AccumulateGrad, saved tensors."""
+
+from __future__ import annotations
+
+import weakref
+
+FREED_MESSAGE = (
+    "Trying to backward through the graph a second time (or directly access saved tensors "
+    "after they have already been freed). Saved intermediate values of the graph are freed when "
+    "you call .backward() or autograd.grad(). Specify retain_graph=True if you need to backward "
+    "through the graph a second time or if you need to access saved tensors after calling "
+    "backward."
+)
+
+
+def _modified_error(tensor, node_name, saved_version, version):
+    kind = "Tensor" if tensor is None else type_string(tensor)
+    return RuntimeError(
+        "one of the variables needed for gradient computation has been modified by an inplace "
+        f"operation: [{kind}], which is saved by {node_name}, is at version {version}; "
+        f"expected version {saved_version} instead. Hint: clone() the tensor before changing "
+        "it in place, or use an out-of-place op."
+    )
+
+
+def type_string(tensor) -> str:
+    """'ember.FloatTensor [3, 4]', the way PyTorch names a tensor in autograd errors."""
+    shape = ", ".join(str(s) for s in tensor.shape)
+    return f"{tensor.type()} [{shape}]"
+
+
+class SavedOutput:
+    """An op's own output kept for its backward, held as data so the graph has no cycle.
+
+    Unpacking rebuilds a Tensor whose grad_fn is the node itself, as PyTorch does, so a
+    backward that uses its output is still differentiable.
+    """
+
+    __slots__ = ("index", "data", "vc", "version")
+
+    def __init__(self, index, data, vc):
+        self.index, self.data, self.vc, self.version = index, data, vc, vc[0]
+
+
+class Node:
+    """One recorded op. It is also the `ctx` its Function's forward and backward receive.
+
+    `next_functions[i]` is `(node, output_nr)` for input i (None where the input needs no
+    gradient); `_input_meta[i]` is that input's (shape, dtype), which the engine uses to sum
+    a broadcast gradient back to the input's shape.
+    """
+
+    __slots__ = (
+        "next_functions",
+        "needs_input_grad",
+        "_input_meta",
+        "_saved",
+        "_to_save",
+        "_freed",
+        "_n_outputs",
+        "_out_meta",
+        "_non_differentiable",
+        "_materialize",
+        "_pre_hooks",
+        "_post_hooks",
+        "_tensor_hooks",
+        "_trace",
+        "__dict__",
+        "__weakref__",
+    )
+    _fn = None  # the Function class this node runs; set on each per-Function subclass
+
+    def __init__(self):
+        self._saved = None
+        self._to_save = None
+        self._freed = False
+        self._n_outputs = 1
+        self._non_differentiable = None
+        self._materialize = True
+        self._pre_hooks = self._post_hooks = self._tensor_hooks = None
+        self._trace = None
+
+    # --- the ctx API of autograd.Function ---
+    def save_for_backward(self, *tensors):
+        """Same as torch's ctx.save_for_backward."""
+        self._to_save = tensors
+
+    def mark_non_differentiable(self, *tensors):
+        """Same as torch's ctx.mark_non_differentiable."""
+        self._non_differentiable = tensors
+
+    def set_materialize_grads(self, value: bool):
+        """Same as torch's ctx.set_materialize_grads: pass None (not zeros) for unused outputs."""
+        self._materialize = bool(value)
+
+    def mark_dirty(self, *tensors):
+        """Accepted for PyTorch compatibility; ember versions in-place changes itself."""
+
+    @property
+    def saved_tensors(self):
+        """The tensors given to save_for_backward, checked against in-place changes since."""
+        saved = self._saved
+        if saved is None:
+            if self._freed:
+                raise RuntimeError(FREED_MESSAGE)
+            return ()
+        return tuple(self._unpack(entry) for entry in saved)
+
+    saved_variables = saved_tensors
+
+    def _unpack(self, entry):
+        if entry is None:
+            return None
+        value, version = entry
+        if value.__class__ is SavedOutput:
+            if value.vc[0] != value.version:
+                raise _modified_error(None, self.name(), value.version, value.vc[0])
+            from ember._tensor import Tensor
+
+            out = Tensor._make(value.data, True, self, value.index)
+            out._vc = value.vc
+            return out
+        if version is not None and value._vc[0] != version:
+            raise _modified_error(value, self.name(), version, value._vc[0])
+        return value
+
+    # --- the Node API of torch.autograd.graph.Node ---
+    def name(self) -> str:
+        """The node's name, e.g. 'MulBackward0'."""
+        return type(self).__name__
+
+    def register_hook(self, fn):
+        """Call fn(grad_inputs, grad_outputs) after this node runs; may return new grad_inputs."""
+        if self._post_hooks is None:
+            self._post_hooks = []
+        return _Handle(self._post_hooks, fn)
+
+    def register_prehook(self, fn):
+        """Call fn(grad_outputs) before this node runs; it may return new grad_outputs."""
+        if self._pre_hooks is None:
+            self._pre_hooks = []
+        return _Handle(self._pre_hooks, fn)
+
+    def _add_tensor_hook(self, output_nr, fn):
+        if self._tensor_hooks is None:
+            self._tensor_hooks = {}
+        return _Handle(self._tensor_hooks.setdefault(output_nr, []), fn)
+
+    def _run_backward(self, grads):
+        return self._fn.backward(self, *grads)
+
+    def _release(self):
+        if self._saved is not None:
+            self._saved = None
+            self._freed = True
+
+    def __repr__(self):
+        return f"<{self.name()} object at {hex(id(self))}>"
+
+
+class _Handle:
+    """Same as torch.utils.hooks.RemovableHandle."""
+
+    __slots__ = ("_hooks", "_fn")
+
+    def __init__(self, hooks, fn):
+        hooks.append(fn)
+        self._hooks, self._fn = hooks, fn
+
+    def remove(self):
+        """Unregister the hook."""
+        if self._fn in self._hooks:
+            self._hooks.remove(self._fn)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+class AccumulateGrad(Node):
+    """The node of a leaf tensor: adds the incoming gradient to `variable.grad`."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable):
+        super().__init__()
+        self.variable = variable
+        self.next_functions = ()
+        self.needs_input_grad = ()
+        self._input_meta = ()
+
+
+def grad_accumulator(tensor) -> AccumulateGrad:
+    """The leaf's AccumulateGrad node, made once and held weakly by the tensor (no cycle)."""
+    ref = tensor._accum
+    node = ref() if ref is not None else None
+    if node is None:
+        node = AccumulateGrad(tensor)
+        tensor._accum = weakref.ref(node)
+    return node
+
+
+def edge_of(tensor):
+    """(node, output_nr) where a gradient for `tensor` goes, or (None, 0) if none is needed."""
+    if tensor.grad_fn is not None:
+        return (tensor.grad_fn, tensor._output_nr)
+    if tensor._requires_grad:
+        return (grad_accumulator(tensor), 0)
+    return (None, 0)

@@ -1,0 +1,36 @@
+"""The legacy Variable wrapper (PyTorch < 0.4): now simply a Tensor."""
+
+from __future__ import annotations
+
+import warnings
+
+from ember._tensor import Tensor
+
+
+class _VariableMeta(type):
+    def __instancecheck__(cls, obj):
+        return isinstance(obj, Tensor)
+
+
+class Variable(metaclass=_VariableMeta):
+    """Legacy spelling: `Variable(t, requires_grad=...)` returns `t`, made a leaf as asked.
+
+    Since PyTorch 0.4 a Tensor carries its own autograd state; ember keeps this name so 2018
+    code runs unchanged. It returns a tensor sharing `t`'s storage.
+    """
+
+    def __new__(cls, data=None, requires_grad=False, volatile=False):
+        warnings.warn(
+            "Variable is deprecated (PyTorch < 0.4 style): tensors carry autograd state "
+            "themselves; use tensor.requires_grad_() instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if data is None:
+            raise TypeError("Variable(): expected a Tensor")
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Variable data has to be a tensor, but got {type(data).__name__}")
+        out = data.detach()
+        if requires_grad:
+            out.requires_grad_(True)
+        return out

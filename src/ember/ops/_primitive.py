@@ -1,0 +1,186 @@
+"""Primitive: ember's own ops. Forward on backend arrays, backward in ember's Tensor ops.
+
+A Primitive shares the ctx, Node and engine of autograd.Function; the only difference is that
+`apply` hands `forward` the raw arrays and wraps the array it returns. Rules for forward:
+return a new array (never an input's own array object, unless the class sets `view_of`),
+and save with `ctx.save_for_backward` only inputs, the output, or constants.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from ember import _backend
+from ember._tensor import Tensor
+from ember.autograd.function import Function, _node_class, connect
+from ember.autograd.grad_mode import _state
+from ember.autograd.graph import SavedOutput
+from ember.ops._table import UNARY, register
+
+
+class _InertCtx:
+    """The ctx forward gets when nothing is recorded: saving is a no-op."""
+
+    needs_input_grad = ()
+
+    def save_for_backward(self, *arrays):
+        pass
+
+    def mark_non_differentiable(self, *arrays):
+        pass
+
+
+_INERT = _InertCtx()
+
+
+def _device_mismatch(cls, args):
+    devices = [a.device for a in args if isinstance(a, Tensor)]
+    if len(set(map(str, devices))) > 1:
+        names = ", ".join(str(d) for d in dict.fromkeys(map(str, devices)))
+        raise RuntimeError(
+            "Expected all tensors to be on the same device, but found at least two devices, "
+            f"{names}! (in {cls.__name__.lower()})"
+        )
+
+
+def _as_array(out, like_cls):
+    """NumPy gives scalars for 0-d results; the Tensor needs a (0-d) array of the same kind."""
+    if _backend.is_scalar_result(out):
+        return _backend.scalar_to_array(out, like_cls)
+    return out
+
+
+class Primitive(Function):
+    """Base class of ember's built-in differentiable ops (see the module docstring)."""
+
+    view_of = None  # index of the input whose storage the output views, for view ops
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        data = []
+        record = False
+        kind = None
+        for a in args:
+            if isinstance(a, Tensor):
+                d = a._data
+                if kind is None:
+                    kind = d.__class__
+                elif d.__class__ is not kind:
+                    _device_mismatch(cls, args)
+                data.append(d)
+                if a._requires_grad:
+                    record = True
+            else:
+                data.append(a)
+        if not (record and _state.enabled):
+            out = cls.forward(_INERT, *data, **kwargs)
+            if out.__class__ is tuple:
+                return tuple(Tensor._make(_as_array(o, kind)) for o in out)
+            t = Tensor._make(_as_array(out, kind))
+            if cls.view_of is not None:
+                _share_storage(t, args[cls.view_of])
+            return t
+        node = cls._node_cls()
+        connect(node, args)
+        out = cls.forward(node, *data, **kwargs)
+        if out.__class__ is tuple:
+            return _wrap_many(node, args, data, out, kind)
+        array = _as_array(out, kind)
+        t = Tensor._make(array, True, node, 0)
+        if cls.view_of is not None:
+            _share_storage(t, args[cls.view_of])
+        if node._to_save is not None:
+            _pack(node, args, data, ((out, array, t),))
+        return t
+
+
+def _share_storage(t, base):
+    """A view op's output shares its input's version counter (and remembers its base)."""
+    if t._data.base is not None and _backend.shares_storage(t._data, base._data):
+        t._vc = base._vc
+        t._base = base._base if base._base is not None else base
+
+
+def _wrap_many(node, args, data, outs, kind):
+    results = []
+    triples = []
+    for k, o in enumerate(outs):
+        array = _as_array(o, kind)
+        if array.dtype.kind == "f":  # integer outputs (indices) never require grad
+            t = Tensor._make(array, True, node, k)
+        else:
+            t = Tensor._make(array)
+        results.append(t)
+        triples.append((o, array, t))
+    node._n_outputs = len(outs)
+    node._out_meta = tuple((t._data.shape, t._data.dtype) for t in results)
+    if node._to_save is not None:
+        _pack(node, args, data, triples)
+    return tuple(results)
+
+
+def _pack(node, args, data, outputs):
+    """Map saved arrays back to graph-connected tensors: inputs, outputs, else constants."""
+    saved = []
+    for x in node._to_save:
+        entry = None
+        if x is None or not hasattr(x, "shape"):
+            entry = (x, None) if x is not None else None
+        else:
+            for raw, array, t in outputs:
+                if x is raw or x is array:
+                    entry = (SavedOutput(t._output_nr, array, t._vc), None)
+                    break
+            if entry is None:
+                for a, d in zip(args, data):
+                    if x is d and isinstance(a, Tensor):
+                        entry = (a, a._vc[0])
+                        break
+            if entry is None:
+                entry = (Tensor._make(_as_array(x, None)), None)
+        saved.append(entry)
+    node._to_save = None
+    node._saved = tuple(saved)
+
+
+def _camel(name):
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def make_primitive(cls, name):
+    """Rename a generated Primitive class and give it a matching Node class."""
+    cls.__name__ = cls.__qualname__ = _camel(name)
+    cls._node_cls = _node_class(cls)
+    return cls
+
+
+def unary(name, forward, derivative, samples=UNARY, **spec):
+    """Define a one-input elementwise primitive in one line; returns its public function.
+
+    `forward(xp, x)` works on arrays; `derivative(x, out, grad)` on Tensors. Only what the
+    derivative's parameter names ask for (`x`, `out`) is saved for backward.
+    """
+    params = inspect.signature(derivative).parameters
+    save_x, save_out = "x" in params, "out" in params
+
+    class Op(Primitive):
+        @staticmethod
+        def forward(ctx, x):
+            out = forward(_backend.array_module(x), x)
+            ctx.save_for_backward(x if save_x else None, out if save_out else None)
+            return out
+
+        @staticmethod
+        def backward(ctx, grad):
+            x, out = ctx.saved_tensors
+            return derivative(x, out, grad)
+
+    make_primitive(Op, name)
+    register(name, lambda lib, x: getattr(lib, name)(x), samples, **spec)(Op)
+
+    def fn(input):
+        return Op.apply(input)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Same as torch.{name}."
+    return fn

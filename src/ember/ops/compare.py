@@ -1,0 +1,140 @@
+"""Comparisons and logical/bitwise ops: no gradient, so plain functions, not Primitives."""
+
+from __future__ import annotations
+
+from ember import _backend
+from ember._tensor import Tensor
+
+
+def _unwrap(op, *args):
+    data = []
+    kind = None
+    for a in args:
+        if isinstance(a, Tensor):
+            if kind is not None and a.device != kind:
+                raise RuntimeError(
+                    "Expected all tensors to be on the same device, but found at least two "
+                    f"devices, {kind} and {a.device}! (in {op})"
+                )
+            kind = a.device
+            data.append(a._data)
+        elif _backend.is_scalar_result(a) or isinstance(a, (int, float, bool)):
+            data.append(a)
+        else:
+            raise TypeError(f"{op}(): expected a Tensor or a number, got {type(a).__name__}")
+    return data
+
+
+def _nondiff(name, ufunc_name, doc):
+    def fn(input, other, *, out=None):
+        a, b = _unwrap(name, input, other)
+        xp = _backend.array_module(a, b)
+        try:
+            result = getattr(xp, ufunc_name)(a, b)
+        except ValueError as e:
+            raise RuntimeError(
+                f"{name}: shapes {list(getattr(a, 'shape', ()))} and "
+                f"{list(getattr(b, 'shape', ()))} cannot be broadcast together"
+            ) from e
+        return Tensor._make(_as_result(result, a, b))
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = doc
+    return fn
+
+
+def _as_result(result, *inputs):
+    if _backend.is_scalar_result(result):
+        like = next((x.__class__ for x in inputs if hasattr(x, "flags")), None)
+        return _backend.scalar_to_array(result, like)
+    return result
+
+
+eq = _nondiff("eq", "equal", "Same as torch.eq: elementwise ==, a bool tensor.")
+ne = _nondiff("ne", "not_equal", "Same as torch.ne: elementwise !=, a bool tensor.")
+lt = _nondiff("lt", "less", "Same as torch.lt: elementwise <, a bool tensor.")
+le = _nondiff("le", "less_equal", "Same as torch.le: elementwise <=, a bool tensor.")
+gt = _nondiff("gt", "greater", "Same as torch.gt: elementwise >, a bool tensor.")
+ge = _nondiff("ge", "greater_equal", "Same as torch.ge: elementwise >=, a bool tensor.")
+logical_and = _nondiff("logical_and", "logical_and", "Same as torch.logical_and.")
+logical_or = _nondiff("logical_or", "logical_or", "Same as torch.logical_or.")
+logical_xor = _nondiff("logical_xor", "logical_xor", "Same as torch.logical_xor.")
+
+
+def _bitwise(name, ufunc_name):
+    fn = _nondiff(name, ufunc_name, f"Same as torch.{name} (logical on bool tensors).")
+
+    def checked(input, other, *, out=None):
+        for x in (input, other):
+            if isinstance(x, Tensor) and x._data.dtype.kind == "f" or isinstance(x, float):
+                raise RuntimeError(f"\"{name}_cpu\" not implemented for 'Float'")
+        return fn(input, other)
+
+    checked.__name__ = checked.__qualname__ = name
+    checked.__doc__ = fn.__doc__
+    return checked
+
+
+bitwise_and = _bitwise("bitwise_and", "bitwise_and")
+bitwise_or = _bitwise("bitwise_or", "bitwise_or")
+bitwise_xor = _bitwise("bitwise_xor", "bitwise_xor")
+
+
+def bitwise_not(input, *, out=None):
+    """Same as torch.bitwise_not (logical not on bool tensors)."""
+    if input._data.dtype.kind == "f":
+        raise RuntimeError("\"bitwise_not_cpu\" not implemented for 'Float'")
+    xp = _backend.array_module(input._data)
+    return Tensor._make(_as_result(xp.invert(input._data), input._data))
+
+
+def logical_not(input, *, out=None):
+    """Same as torch.logical_not."""
+    xp = _backend.array_module(input._data)
+    return Tensor._make(_as_result(xp.logical_not(input._data), input._data))
+
+
+def equal(input, other):
+    """Same as torch.equal: True when shapes and all values match."""
+    return input.shape == other.shape and bool(eq(input, other).all())
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Same as torch.allclose."""
+    return bool(isclose(input, other, rtol, atol, equal_nan).all())
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Same as torch.isclose."""
+    a, b = _unwrap("isclose", input, other)
+    xp = _backend.array_module(a, b)
+    return Tensor._make(_as_result(xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan), a))
+
+
+__all__ = [
+    "allclose",
+    "bitwise_and",
+    "bitwise_not",
+    "bitwise_or",
+    "bitwise_xor",
+    "eq",
+    "equal",
+    "ge",
+    "gt",
+    "isclose",
+    "le",
+    "logical_and",
+    "logical_not",
+    "logical_or",
+    "logical_xor",
+    "lt",
+    "ne",
+]
+ALIASES = {
+    "greater": gt,
+    "greater_equal": ge,
+    "less": lt,
+    "less_equal": le,
+    "not_equal": ne,
+}
+TENSOR_METHODS = {**{name: globals()[name] for name in __all__}, **ALIASES}

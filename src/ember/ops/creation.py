@@ -1,0 +1,352 @@
+"""Creating tensors: from data, filled, ranges, and random (seeded by ember.manual_seed)."""
+
+from __future__ import annotations
+
+import math
+
+from ember import _backend, _random
+from ember._dtype import from_numpy_dtype, get_default_dtype, int64, to_dtype
+from ember._tensor import Tensor
+
+
+def _size(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for s in size:
+        if not isinstance(s, int) and not (isinstance(s, Tensor) and s.numel() == 1):
+            raise TypeError(
+                f"size must be a tuple of ints, but got an element of type {type(s).__name__}"
+            )
+        if int(s) < 0:
+            raise RuntimeError(
+                f"Trying to create tensor with negative dimension {int(s)}: {list(size)}"
+            )
+    return tuple(int(s) for s in size)
+
+
+def _device(device):
+    return _backend.CPU if device is None else _backend.Device(device)
+
+
+def _finish(array, requires_grad, device=None):
+    if device is not None and device.type == "cuda":
+        array = _backend.to_device(array, device)
+    t = Tensor._make(array)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _host():
+    return _backend.module_for(_backend.CPU)
+
+
+def _infer_dtype(data):
+    """The dtype PyTorch infers for nested Python data: bool, int64, or the default float."""
+    flat = data
+    while isinstance(flat, (list, tuple)) and flat:
+        flat = flat[0]
+    array = _host().asarray(data)
+    kind = array.dtype.kind
+    if kind == "b":
+        return to_dtype("bool")
+    if kind in "iu":
+        return int64 if not hasattr(data, "dtype") else from_numpy_dtype(array.dtype)
+    if kind == "f":
+        return get_default_dtype() if not hasattr(data, "dtype") else from_numpy_dtype(array.dtype)
+    raise TypeError(f"Could not infer dtype of {type(flat).__name__}")
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad=False, pin_memory=False):
+    """Same as torch.tensor: a new tensor (a copy) from data."""
+    if isinstance(data, Tensor):
+        array = _backend.to_host(data._data).copy()
+        dtype = dtype or data.dtype
+        device = device or data.device
+    else:
+        if _is_nested_tensors(data):
+            data = _stack_nested(data)
+        dtype = to_dtype(dtype) if dtype is not None else _infer_dtype(data)
+        array = _host().array(data, dtype=dtype.np)
+    return _finish(array.astype(to_dtype(dtype).np, copy=False), requires_grad, _device(device))
+
+
+def _is_nested_tensors(data):
+    return isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data)
+
+
+def _stack_nested(data):
+    return [x.tolist() if isinstance(x, Tensor) else x for x in data]
+
+
+def as_tensor(data, dtype=None, device=None):
+    """Same as torch.as_tensor: share memory with a tensor or NumPy array when possible."""
+    if isinstance(data, Tensor):
+        return data.to(dtype=dtype, device=device)
+    if hasattr(data, "__array_interface__") and device is None:
+        out = from_numpy(_host().asarray(data))
+        return out if dtype is None else out.to(dtype)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def from_numpy(ndarray):
+    """Same as torch.from_numpy: a tensor sharing the array's memory."""
+    if not isinstance(ndarray, _host().ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(ndarray).__name__})")
+    from_numpy_dtype(ndarray.dtype)  # refuse dtypes ember does not have
+    return Tensor._make(ndarray)
+
+
+def _filled(fill, size, dtype, device, requires_grad, default=None):
+    dtype = to_dtype(dtype) if dtype is not None else (default or get_default_dtype())
+    device = _device(device)
+    xp = _backend.module_for(device)
+    array = (
+        xp.full(_size(size), fill, dtype=dtype.np)
+        if fill is not None
+        else xp.empty(_size(size), dtype=dtype.np)
+    )
+    return _finish(array, requires_grad, device if xp is _host() else None)
+
+
+def zeros(*size, out=None, dtype=None, device=None, requires_grad=False, layout=None):
+    """Same as torch.zeros."""
+    return _filled(0, size, dtype, device, requires_grad)
+
+
+def ones(*size, out=None, dtype=None, device=None, requires_grad=False, layout=None):
+    """Same as torch.ones."""
+    return _filled(1, size, dtype, device, requires_grad)
+
+
+def empty(*size, out=None, dtype=None, device=None, requires_grad=False, **_):
+    """Same as torch.empty (ember fills with zeros: no uninitialized memory leaks out)."""
+    return _filled(0, size, dtype, device, requires_grad)
+
+
+def full(size, fill_value, *, out=None, dtype=None, device=None, requires_grad=False):
+    """Same as torch.full (the dtype follows fill_value when not given)."""
+    if dtype is None:
+        dtype = (
+            to_dtype("bool")
+            if isinstance(fill_value, bool)
+            else int64
+            if isinstance(fill_value, int)
+            else get_default_dtype()
+        )
+    return _filled(
+        fill_value,
+        (size,) if isinstance(size, int) else (tuple(size),),
+        dtype,
+        device,
+        requires_grad,
+    )
+
+
+def _like(fill, input, dtype, device, requires_grad):
+    return _filled(
+        fill,
+        (input.shape,),
+        dtype or input.dtype,
+        device or input.device,
+        requires_grad,
+    )
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False, **_):
+    """Same as torch.zeros_like."""
+    return _like(0, input, dtype, device, requires_grad)
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False, **_):
+    """Same as torch.ones_like."""
+    return _like(1, input, dtype, device, requires_grad)
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False, **_):
+    """Same as torch.empty_like (zero-filled)."""
+    return _like(0, input, dtype, device, requires_grad)
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, **_):
+    """Same as torch.full_like."""
+    return _like(fill_value, input, dtype, device, requires_grad)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    """Same as torch.eye."""
+    dtype = to_dtype(dtype)
+    device = _device(device)
+    array = _host().eye(n, n if m is None else m, dtype=dtype.np)
+    return _finish(array, requires_grad, device)
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    """Same as torch.arange (int64 for integer arguments, else the default float)."""
+    if end is None:
+        start, end = 0, start
+    values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if step == 0:
+        raise RuntimeError("step must be nonzero")
+    if dtype is None:
+        dtype = int64 if all(isinstance(v, int) for v in values) else get_default_dtype()
+    dtype = to_dtype(dtype)
+    array = _host().arange(*values).astype(dtype.np)
+    return _finish(array, requires_grad, _device(device))
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    """Same as torch.linspace."""
+    if steps < 0:
+        raise RuntimeError("linspace: number of steps must be non-negative")
+    dtype = to_dtype(dtype)
+    array = _host().linspace(start, end, steps).astype(dtype.np)
+    return _finish(array, requires_grad, _device(device))
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
+    """Same as torch.logspace."""
+    dtype = to_dtype(dtype)
+    array = _host().logspace(start, end, steps, base=base).astype(dtype.np)
+    return _finish(array, requires_grad, _device(device))
+
+
+# --- random ---
+def _draw(draw, size, dtype, device, requires_grad, generator):
+    dtype = to_dtype(dtype)
+    array = draw(_random.rng(generator), _size(size), dtype)
+    return _finish(array.astype(dtype.np, copy=False), requires_grad, _device(device))
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **_):
+    """Same as torch.rand: uniform on [0, 1)."""
+    return _draw(
+        lambda r, s, d: r.random(s, dtype=d.np if d.np.itemsize >= 4 else "float32"),
+        size,
+        dtype,
+        device,
+        requires_grad,
+        generator,
+    )
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, **_):
+    """Same as torch.randn: standard normal."""
+    return _draw(
+        lambda r, s, d: r.standard_normal(s, dtype=d.np if d.np.itemsize >= 4 else "float32"),
+        size,
+        dtype,
+        device,
+        requires_grad,
+        generator,
+    )
+
+
+def randint(
+    low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False
+):
+    """Same as torch.randint: integers in [low, high)."""
+    if high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing required argument 'size'")
+    dtype = to_dtype(dtype) if dtype is not None else int64
+    array = _random.rng(generator).integers(low, high, _size((size,)))
+    return _finish(array.astype(dtype.np), requires_grad, _device(device))
+
+
+def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
+    """Same as torch.randperm: a random permutation of 0..n-1."""
+    dtype = to_dtype(dtype) if dtype is not None else int64
+    array = _random.rng(generator).permutation(n)
+    return _finish(array.astype(dtype.np), requires_grad, _device(device))
+
+
+def normal(
+    mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad=False
+):
+    """Same as torch.normal (number or tensor mean and std)."""
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        like = mean if isinstance(mean, Tensor) else std
+        noise = randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)
+        return (noise * std + mean).detach()
+    if size is None:
+        raise TypeError("normal() needs a size when mean and std are numbers")
+    return (
+        randn(size, generator=generator, dtype=dtype, device=device) * std + mean
+    ).requires_grad_(requires_grad)
+
+
+def rand_like(input, *, dtype=None, device=None, requires_grad=False, **_):
+    """Same as torch.rand_like."""
+    return rand(
+        input.shape,
+        dtype=dtype or input.dtype,
+        device=device or input.device,
+        requires_grad=requires_grad,
+    )
+
+
+def randn_like(input, *, dtype=None, device=None, requires_grad=False, **_):
+    """Same as torch.randn_like."""
+    return randn(
+        input.shape,
+        dtype=dtype or input.dtype,
+        device=device or input.device,
+        requires_grad=requires_grad,
+    )
+
+
+def _new(fill):
+    def method(self, *size, dtype=None, device=None, requires_grad=False):
+        return _filled(fill, size, dtype or self.dtype, device or self.device, requires_grad)
+
+    return method
+
+
+def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    """Same as torch.Tensor.new_full."""
+    return _filled(
+        fill_value, (tuple(size),), dtype or self.dtype, device or self.device, requires_grad
+    )
+
+
+def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+    """Same as torch.Tensor.new_tensor."""
+    return tensor(
+        data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad
+    )
+
+
+__all__ = [
+    "arange",
+    "as_tensor",
+    "empty",
+    "empty_like",
+    "eye",
+    "from_numpy",
+    "full",
+    "full_like",
+    "linspace",
+    "logspace",
+    "normal",
+    "ones",
+    "ones_like",
+    "rand",
+    "rand_like",
+    "randint",
+    "randn",
+    "randn_like",
+    "randperm",
+    "tensor",
+    "zeros",
+    "zeros_like",
+]
+TENSOR_METHODS = {
+    "new_zeros": _new(0),
+    "new_ones": _new(1),
+    "new_empty": _new(0),
+    "new_full": new_full,
+    "new_tensor": new_tensor,
+}
+del math

@@ -1,0 +1,203 @@
+"""In-place ops: add_, mul_, zero_, copy_, ... and the rules that keep their gradients right.
+
+An in-place op that records a graph runs its out-of-place twin on the tensor's current value,
+writes the result into the tensor's storage, and hands the tensor the twin's grad_fn. The
+storage's version counter goes up, so any backward that saved the old value raises instead
+of using the new one.
+"""
+
+from __future__ import annotations
+
+from ember import _backend
+from ember._tensor import Tensor
+from ember.autograd.grad_mode import _state
+from ember.ops import pointwise
+from ember.ops._primitive import Primitive
+from ember.ops._table import S, register
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def _records(tensor, others):
+    return _state.enabled and (
+        tensor._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in others)
+    )
+
+
+def check_inplace(tensor, others=()):
+    """Refuse in-place changes that would make a gradient wrong, before anything changes."""
+    if not _records(tensor, others):
+        return
+    if tensor.grad_fn is None and tensor._requires_grad:
+        raise RuntimeError(
+            "a leaf Variable that requires grad is being used in an in-place operation."
+        )
+    if tensor._base is not None:
+        raise RuntimeError(
+            "ember does not support in-place operations that record autograd history on a "
+            f"view (here a view of shape {list(tensor.shape)} of a tensor of shape "
+            f"{list(tensor._base.shape)}). Apply the op to the base tensor, use the "
+            "out-of-place op, or clone() the view first."
+        )
+
+
+def write_through(tensor, *others):
+    """True when an in-place op can change the array directly (no graph to record)."""
+    check_inplace(tensor, others)
+    if not tensor._data.flags.writeable:
+        raise RuntimeError(
+            "unsupported operation: more than one element of the written-to tensor refers to a "
+            "single memory location. Please clone() the tensor before performing the operation."
+        )
+    return not _records(tensor, others)
+
+
+def _write(tensor, result, op):
+    """Copy `result`'s values into `tensor`'s storage after checking shape and dtype."""
+    if result._data.shape != tensor._data.shape:
+        raise RuntimeError(
+            f"{op}: output with shape {list(tensor.shape)} doesn't match the broadcast shape "
+            f"{list(result.shape)}"
+        )
+    if _CATEGORY[result._data.dtype.kind] > _CATEGORY[tensor._data.dtype.kind]:
+        raise RuntimeError(
+            f"{op}: result type {_type_word(result)} can't be cast to the desired output type "
+            f"{_type_word(tensor)}"
+        )
+    tensor._data[...] = result._data
+
+
+def _type_word(t):
+    return {"float": "Float", "double": "Double", "int64": "Long", "int32": "Int"}.get(
+        t.dtype.name, t.dtype.name.capitalize()
+    )
+
+
+def apply_inplace(tensor, fn, others=(), op="inplace"):
+    """Run `fn(tensor)` out of place and make `tensor` hold (and own the graph of) the result."""
+    if write_through(tensor, *others):
+        _write(tensor, fn(tensor), op)
+        tensor._vc[0] += 1
+        return tensor
+    before = Tensor._make(tensor._data, tensor._requires_grad, tensor.grad_fn, tensor._output_nr)
+    result = fn(before)
+    node = result.grad_fn
+    if node is not None and node._saved:  # backward needs the old value: keep a copy of it
+        node._saved = tuple(
+            (_copy_of(before), 0) if entry is not None and entry[0] is before else entry
+            for entry in node._saved
+        )
+    _write(tensor, result, op)
+    tensor._vc[0] += 1
+    tensor.grad_fn, tensor._output_nr = node, result._output_nr
+    tensor._requires_grad = result._requires_grad
+    return tensor
+
+
+def _copy_of(t):
+    return Tensor._make(t._data.copy(), t._requires_grad, t.grad_fn, t._output_nr)
+
+
+_UFUNCS = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "true_divide"}
+
+
+def _arith_inplace(name):
+    functional = getattr(pointwise, name)
+
+    def method(self, other, *, alpha=1):
+        if alpha != 1:
+            other = pointwise.mul(other, alpha)
+        if write_through(self, other):
+            data = other._data if isinstance(other, Tensor) else other
+            same_dtype = not isinstance(other, Tensor) or data.dtype == self._data.dtype
+            if same_dtype and (self._data.dtype.kind == "f" or name != "div"):
+                xp = _backend.array_module(self._data)
+                try:
+                    getattr(xp, _UFUNCS[name])(self._data, data, out=self._data)
+                except ValueError:
+                    raise RuntimeError(
+                        f"{name}_: output with shape {list(self.shape)} doesn't match the "
+                        f"broadcast shape {list(getattr(data, 'shape', ()))}"
+                    ) from None
+                self._vc[0] += 1
+                return self
+        return apply_inplace(self, lambda x: functional(x, other), (other,), f"{name}_")
+
+    method.__name__ = f"{name}_"
+    method.__doc__ = f"Same as torch.Tensor.{name}_: {name} in place."
+    return method
+
+
+def _unary_inplace(name, functional):
+    def method(self, *args, **kwargs):
+        return apply_inplace(self, lambda x: functional(x, *args, **kwargs), args, f"{name}_")
+
+    method.__name__ = f"{name}_"
+    method.__doc__ = f"Same as torch.Tensor.{name}_: {name} in place."
+    return method
+
+
+@register("fill", lambda lib, x: x.clone().fill_(0.5) + x, (S((3, 4)),))
+class Fill(Primitive):
+    """Every element set to a number: no gradient flows to the old values."""
+
+    @staticmethod
+    def forward(ctx, x, value):
+        return _backend.array_module(x).full_like(x, value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.new_zeros(grad.shape), None
+
+
+def fill_(self, value):
+    """Same as torch.Tensor.fill_."""
+    if isinstance(value, Tensor):
+        if value._data.ndim:
+            raise RuntimeError(
+                "fill_ only supports 0-dimension value tensor but got tensor with "
+                f"{value._data.ndim} dimensions."
+            )
+        value = value.item()
+    if write_through(self):
+        self._data.fill(value)
+        self._vc[0] += 1
+        return self
+    return apply_inplace(self, lambda x: Fill.apply(x, value), (), "fill_")
+
+
+def zero_(self):
+    """Same as torch.Tensor.zero_."""
+    return fill_(self, 0)
+
+
+def copy_(self, src, non_blocking=False):
+    """Same as torch.Tensor.copy_: copy src's values (broadcast and cast) into this tensor."""
+    if not isinstance(src, Tensor):
+        raise TypeError(f"copy_(): argument 'src' must be Tensor, not {type(src).__name__}")
+    src = src.to(self.device)
+    if write_through(self, src):
+        try:
+            self._data[...] = src._data
+        except ValueError:
+            raise RuntimeError(
+                f"copy_: the size of src {list(src.shape)} must be broadcastable to the size of "
+                f"this tensor {list(self.shape)}"
+            ) from None
+        self._vc[0] += 1
+        return self
+    return apply_inplace(self, lambda x: src.to(x.dtype).expand(x.shape).clone(), (src,), "copy_")
+
+
+TENSOR_METHODS = {
+    **{f"{n}_": _arith_inplace(n) for n in ("add", "sub", "mul", "div")},
+    **{
+        f"{n}_": _unary_inplace(n, getattr(pointwise, n))
+        for n in ("pow neg exp log sqrt sin cos tanh sigmoid relu abs sign clamp clip").split()
+    },
+    "fill_": fill_,
+    "zero_": zero_,
+    "copy_": copy_,
+}
+TENSOR_METHODS["true_divide_"] = TENSOR_METHODS["div_"]
+__all__ = []

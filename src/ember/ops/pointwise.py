@@ -1,0 +1,347 @@
+"""Elementwise math: arithmetic with PyTorch's type promotion, and one-input functions."""
+
+from __future__ import annotations
+
+import math
+
+from ember import _backend
+from ember._dtype import get_default_dtype, result_type
+from ember._tensor import Tensor
+from ember.ops._primitive import Primitive, unary
+from ember.ops._table import BINARY, UNARY, S, register
+from ember.ops.convert import cast
+
+_NUMBER = (int, float, bool)
+
+
+def operands(a, b, op, floating=False):
+    """Promote two operands as PyTorch does: Tensors are cast, Python numbers pass through.
+
+    With `floating`, an integer result becomes the default float (true division).
+    """
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    if ta and tb:
+        if a._data.dtype == b._data.dtype and not (floating and a._data.dtype.kind != "f"):
+            return a, b
+    elif ta or tb:
+        number = b if ta else a
+        if _backend.is_scalar_result(number):
+            number = number.item()
+        elif not isinstance(number, _NUMBER):
+            raise TypeError(
+                f"{op}(): expected a Tensor or a number as other operand, got "
+                f"{type(number).__name__}"
+            )
+        a, b = (a, number) if ta else (number, b)
+        tensor = a if ta else b
+        kind = tensor._data.dtype.kind
+        number_is_float = isinstance(number, float)
+        if not floating and (kind == "f" or not number_is_float) and kind != "b":
+            return a, b  # NumPy keeps the tensor's dtype, as PyTorch does
+    else:
+        raise TypeError(f"{op}(): expected at least one Tensor argument")
+    d = result_type(a, b)
+    if floating and not d.is_floating_point:
+        d = get_default_dtype()
+    if ta and a._data.dtype != d.np:
+        a = cast(a, d)
+    if tb and b._data.dtype != d.np:
+        b = cast(b, d)
+    if not ta and d.category == 0:
+        a = bool(a)
+    if not tb and d.category == 0:
+        b = bool(b)
+    return a, b
+
+
+# --- arithmetic ---
+@register("add", lambda lib, a, b: a + b, BINARY)
+class Add(Primitive):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad  # the engine sums each back to its input's shape
+
+
+@register("sub", lambda lib, a, b: a - b, BINARY)
+class Sub(Primitive):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, (-grad if ctx.needs_input_grad[1] else None)
+
+
+@register("mul", lambda lib, a, b: a * b, BINARY)
+class Mul(Primitive):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        return (grad * b if needs[0] else None), (grad * a if needs[1] else None)
+
+
+@register("div", lambda lib, a, b: a / b, BINARY, avoid=(0.0,))
+class Div(Primitive):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a / b
+        ctx.save_for_backward(b, out if ctx.needs_input_grad[1] else None)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        b, out = ctx.saved_tensors
+        ga = grad / b if ctx.needs_input_grad[0] else None
+        gb = -grad * out / b if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+@register(
+    "pow",
+    lambda lib, a, b: a**b,
+    (S((3, 4), (3, 4)), S((3, 4), (4,)), S((), (2, 3))),
+    domain=(0.5, 2.0),
+)
+@register("pow_scalar", lambda lib, a: a**3, UNARY)
+@register("pow_square", lambda lib, a: a.pow(2), UNARY)
+@register("rpow_scalar", lambda lib, a: 2.5**a, UNARY)
+class Pow(Primitive):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a**b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            if isinstance(b, Tensor):
+                ga = where(b == 0, 0.0, grad * b * a ** (b - 1))
+            elif b == 0:
+                ga = grad * 0
+            elif b == 2:
+                ga = grad * (a * 2.0)
+            else:
+                ga = grad * (b * a ** (b - 1))
+        if ctx.needs_input_grad[1]:
+            if isinstance(a, Tensor):  # d(a**b)/db = a**b * log(a), taken as 0 where a == 0
+                gb = where((a == 0) & (b >= 0), 0.0, grad * out * a.log())
+            else:
+                gb = grad * out * (math.log(a) if a > 0 else math.nan)
+        return ga, gb
+
+
+def add(input, other, *, alpha=1, out=None):
+    """Same as torch.add: input + alpha * other."""
+    if alpha != 1:
+        other = mul(other, alpha)
+    a, b = operands(input, other, "add")
+    return _out(Add.apply(a, b), out)
+
+
+def sub(input, other, *, alpha=1, out=None):
+    """Same as torch.sub: input - alpha * other."""
+    if alpha != 1:
+        other = mul(other, alpha)
+    a, b = operands(input, other, "sub")
+    return _out(Sub.apply(a, b), out)
+
+
+def rsub(input, other, *, alpha=1):
+    """Same as torch.rsub: other - alpha * input."""
+    return sub(other, input, alpha=alpha)
+
+
+def mul(input, other, *, out=None):
+    """Same as torch.mul."""
+    a, b = operands(input, other, "mul")
+    return _out(Mul.apply(a, b), out)
+
+
+def div(input, other, *, rounding_mode=None, out=None):
+    """Same as torch.div (true division; rounding_mode 'trunc' or 'floor' gives no gradient)."""
+    if rounding_mode is not None:
+        from ember.ops.rounding import rounded_div
+
+        return _out(rounded_div(input, other, rounding_mode), out)
+    a, b = operands(input, other, "div", floating=True)
+    return _out(Div.apply(a, b), out)
+
+
+def pow(input, exponent, *, out=None):  # noqa: A001
+    """Same as torch.pow (tensor or number base and exponent)."""
+    a, b = operands(input, exponent, "pow")
+    return _out(Pow.apply(a, b), out)
+
+
+def _out(result, out):
+    if out is None:
+        return result
+    out.copy_(result)
+    return out
+
+
+# --- one-input functions: forward on arrays, derivative in ember ops ---
+neg = unary("neg", lambda xp, x: -x, lambda _x, _out, grad: -grad)
+exp = unary("exp", lambda xp, x: xp.exp(x), lambda _x, out, grad: grad * out)
+log = unary("log", lambda xp, x: xp.log(x), lambda x, _out, grad: grad / x, domain=(0.5, 3.0))
+sqrt = unary(
+    "sqrt", lambda xp, x: xp.sqrt(x), lambda _x, out, grad: grad / (2 * out), domain=(0.5, 3.0)
+)
+sin = unary("sin", lambda xp, x: xp.sin(x), lambda x, _out, grad: grad * x.cos())
+cos = unary("cos", lambda xp, x: xp.cos(x), lambda x, _out, grad: grad * -x.sin())
+tanh = unary("tanh", lambda xp, x: xp.tanh(x), lambda _x, out, grad: grad * (1 - out * out))
+# sigmoid(x) = (1 + tanh(x/2)) / 2: one transcendental, and no overflow for large |x|
+sigmoid = unary(
+    "sigmoid",
+    lambda xp, x: xp.tanh(x * 0.5) * 0.5 + 0.5,
+    lambda _x, out, grad: grad * (out * (1 - out)),
+)
+# relu'(0) = 0, as PyTorch; samples keep away from the kink
+relu = unary(
+    "relu",
+    lambda xp, x: xp.maximum(x, 0),
+    lambda _x, out, grad: grad * (out > 0),
+    avoid=(0.0,),
+)
+# |x|' = sign(x), 0 at 0 as PyTorch
+abs = unary(  # noqa: A001
+    "abs", lambda xp, x: xp.abs(x), lambda x, _out, grad: grad * x.sign(), avoid=(0.0,)
+)
+sign = unary(
+    "sign",
+    lambda xp, x: xp.sign(x),
+    lambda _x, _out, grad: grad.new_zeros(grad.shape),
+    avoid=(0.0,),
+)
+
+
+@register(
+    "clamp",
+    lambda lib, x, **kw: x.clamp(**kw),
+    (S((3, 4), min=-0.5, max=0.5), S((3, 4), min=0.0), S((), max=0.3)),
+    avoid=(-0.5, 0.0, 0.3, 0.5),
+)
+class Clamp(Primitive):
+    # The gradient passes where min <= x <= max (bounds included), as PyTorch
+    @staticmethod
+    def forward(ctx, x, min, max):  # noqa: A002
+        ctx.save_for_backward(x)
+        ctx.bounds = (min, max)
+        if max is None:
+            return _backend.array_module(x).maximum(x, min)
+        if min is None:
+            return _backend.array_module(x).minimum(x, max)
+        return _backend.array_module(x).clip(x, min, max)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        lo, hi = ctx.bounds
+        if lo is not None and hi is not None:
+            mask = (x >= lo) & (x <= hi)
+        else:
+            mask = x >= lo if lo is not None else x <= hi
+        return grad * mask, None, None
+
+
+def clamp(input, min=None, max=None, *, out=None):  # noqa: A002
+    """Same as torch.clamp with number bounds (tensor bounds: use maximum/minimum)."""
+    if min is None and max is None:
+        raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        from ember.ops.pointwise_extra import clamp_tensor
+
+        return _out(clamp_tensor(input, min, max), out)
+    if input._data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
+        input = cast(input, get_default_dtype())
+    return _out(Clamp.apply(input, min, max), out)
+
+
+clip = clamp
+
+
+@register(
+    "where",
+    lambda lib, x, y: lib.where(x > 0, x, y),
+    (S((3, 4), (3, 4)), S((3, 4), (4,)), S((), (2, 3))),
+    avoid=(0.0,),
+)
+class Where(Primitive):
+    @staticmethod
+    def forward(ctx, condition, x, y):
+        ctx.save_for_backward(condition)
+        return _backend.array_module(condition).where(condition, x, y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (condition,) = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        gx = where(condition, grad, 0.0) if needs[1] else None
+        gy = where(condition, 0.0, grad) if needs[2] else None
+        return None, gx, gy
+
+
+def where(condition, input=None, other=None, *, out=None):
+    """Same as torch.where: pick from input where condition holds, else from other."""
+    if input is None and other is None:
+        from ember.ops.indexing import nonzero
+
+        return nonzero(condition, as_tuple=True)
+    if not isinstance(condition, Tensor) or condition._data.dtype.kind != "b":
+        raise RuntimeError(
+            "where expected condition to be a boolean tensor, but got a tensor with dtype "
+            f"{getattr(condition, 'dtype', type(condition).__name__)}"
+        )
+    x, y = operands(input, other, "where")
+    return _out(Where.apply(condition, x, y), out)
+
+
+__all__ = [
+    "abs",
+    "add",
+    "clamp",
+    "clip",
+    "cos",
+    "div",
+    "exp",
+    "log",
+    "mul",
+    "neg",
+    "pow",
+    "relu",
+    "rsub",
+    "sigmoid",
+    "sign",
+    "sin",
+    "sqrt",
+    "sub",
+    "tanh",
+    "where",
+]
+ALIASES = {
+    "negative": neg,
+    "multiply": mul,
+    "divide": div,
+    "true_divide": div,
+    "subtract": sub,
+    "absolute": abs,
+}
+TENSOR_METHODS = {
+    **{name: globals()[name] for name in __all__ if name != "where"},
+    **ALIASES,
+    "where": lambda self, condition, other: where(condition, self, other),
+}
