@@ -4,13 +4,7 @@
 `backward()`, custom autograd Functions, and (as they land) nn, optim and utils.data.
 """
 
-from ember import (
-    _backend,
-    _dtype,
-    autograd,
-    cuda,
-    ops,
-)
+from ember import _backend, _dtype, autograd, cuda, linalg, nn, ops, optim, utils
 from ember._backend import Device as device
 from ember._dtype import (
     bool,
@@ -47,6 +41,7 @@ from ember._random import (
 from ember._tensor import Tensor
 from ember._tensor_types import CPU_TYPES as _CPU_TYPES
 from ember.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from ember.serialization import load, save
 
 globals().update(ops.PUBLIC)
 globals().update(_CPU_TYPES)

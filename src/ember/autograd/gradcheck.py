@@ -8,7 +8,6 @@ import numpy
 
 from ember._tensor import Tensor
 from ember.autograd.engine import grad
-from ember.autograd.grad_mode import no_grad
 
 
 class GradcheckError(RuntimeError):
@@ -35,9 +34,8 @@ def _numerical_jacobians(func, inputs, diff_idx, n_outputs, eps):
             values = []
             for delta in (eps, -eps):
                 x[index] = original + delta
-                with no_grad():
-                    outs = [o for o in _tuple(func(*inputs)) if isinstance(o, Tensor)]
-                values.append([numpy.asarray(o.detach().cpu()._data, numpy.float64) for o in outs])
+                outs = [o for o in _tuple(func(*inputs)) if isinstance(o, Tensor)]
+                values.append([numpy.array(o.detach().cpu()._data, numpy.float64) for o in outs])
             x[index] = original
             for k in range(n_outputs):
                 columns[k].append(((values[0][k] - values[1][k]) / (2 * eps)).reshape(-1))

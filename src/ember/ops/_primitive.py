@@ -18,10 +18,20 @@ from ember.autograd.graph import SavedOutput
 from ember.ops._table import UNARY, register
 
 
+class _NoInputNeedsGrad:
+    """needs_input_grad when nothing is recorded: False at every index."""
+
+    def __getitem__(self, index):
+        return False
+
+    def __iter__(self):
+        return iter(())
+
+
 class _InertCtx:
     """The ctx forward gets when nothing is recorded: saving is a no-op."""
 
-    needs_input_grad = ()
+    needs_input_grad = _NoInputNeedsGrad()
 
     def save_for_backward(self, *arrays):
         pass

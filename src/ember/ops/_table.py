@@ -36,6 +36,7 @@ class OpSpec:
     gradgrad: bool = True  # False only with a `why`
     why: str = ""
     atol: float = 1e-5  # float32 comparison with torch
+    eps: float = 1e-6  # finite-difference step (larger only for ops that round, like casts)
     primitive: Any = field(default=None, compare=False)
 
 

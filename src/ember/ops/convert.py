@@ -13,7 +13,7 @@ from ember.ops._table import UNARY, S, register
     lambda lib, x: x.to(lib.float32).to(lib.float64) * 1.0,
     UNARY,
     atol=1e-6,
-    domain=(-1.0, 1.0),
+    eps=1e-2,  # exact for a linear op, and far above float32's rounding
 )
 class Cast(Primitive):
     """A dtype conversion; its gradient is converted back to the input's dtype."""

@@ -107,7 +107,7 @@ class IndexGrad(Primitive):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad[ctx.index], None, None
+        return GetItem.apply(grad, ctx.index), None, None
 
 
 @register(
@@ -131,7 +131,7 @@ class IndexPut(Primitive):
     def backward(ctx, grad):
         needs = ctx.needs_input_grad
         gx = IndexPut.apply(grad, 0.0, ctx.index) if needs[0] else None
-        gv = grad[ctx.index] if needs[1] else None
+        gv = GetItem.apply(grad, ctx.index) if needs[1] else None
         return gx, gv, None
 
 

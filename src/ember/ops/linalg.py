@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ember.ops._primitive import Primitive
+from ember.ops._shapes import broadcast_shapes
 from ember.ops._table import S, register
 
 
@@ -67,11 +68,8 @@ class Matmul(Primitive):
         a_vec, b_vec = a.ndim == 1, b.ndim == 1
         a2 = a.unsqueeze(0) if a_vec else a
         b2 = b.unsqueeze(-1) if b_vec else b
-        g = grad
-        if a_vec:
-            g = g.unsqueeze(-2)
-        if b_vec:
-            g = g.unsqueeze(-1)
+        batch = broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        g = grad.reshape(batch + (a2.shape[-2], b2.shape[-1]))
         ga = gb = None
         if ctx.needs_input_grad[0]:
             ga = g.matmul(b2.transpose(-1, -2))

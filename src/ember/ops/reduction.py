@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from ember._backend import array_module
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive
@@ -103,7 +105,7 @@ def sum_to_size(input, *size):
     if in_shape == shape:
         return input
     lead = len(in_shape) - len(shape)
-    if lead < 0 or any(s not in (1, in_shape[lead + i]) for i, s in enumerate(shape)):
+    if lead < 0 or builtins.any(s not in (1, in_shape[lead + i]) for i, s in enumerate(shape)):
         raise RuntimeError(f"size {list(shape)} is not expandable to size {list(in_shape)}")
     dims = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(shape) if s == 1 and in_shape[lead + i] != 1
@@ -154,7 +156,7 @@ class Amin(_Extreme):
 
 
 def _check_nonempty(input, op, dims):
-    if input._data.size == 0 and any(input._data.shape[d] == 0 for d in dims):
+    if input._data.size == 0 and builtins.any(input._data.shape[d] == 0 for d in dims):
         raise IndexError(
             f"{op}(): Expected reduction dim to be specified for input.numel() == 0. Specify "
             "the reduction dim with the 'dim' argument."

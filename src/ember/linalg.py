@@ -1,0 +1,1 @@
+"""ember.linalg: matrix functions with PyTorch's names and gradients."""

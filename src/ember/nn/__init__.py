@@ -1,0 +1,1 @@
+"""ember.nn: modules, layers, losses and initialisation, with PyTorch's names."""

@@ -1,0 +1,3 @@
+"""ember.utils: data loading and helpers."""
+
+from ember.utils import data

@@ -1,0 +1,19 @@
+"""Shared fixtures: the torch oracle, and seeding."""
+
+import numpy as np
+import pytest
+
+import ember
+
+
+@pytest.fixture
+def torch():
+    """PyTorch as an oracle; skipped only where it cannot be imported (never in CI)."""
+    return pytest.importorskip("torch")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    ember.manual_seed(0)
+    np.random.seed(0)
+    yield
