@@ -46,7 +46,8 @@ def tensor_repr(t) -> str:
         if array.dtype.kind == "f":
             formatter["float_kind"] = _float_formatter(array.astype(numpy.float64))
         elif array.dtype.kind == "b":
-            formatter["bool"] = lambda x: "True" if x else "False"
+            width = 5 if not array.all() else 4
+            formatter["bool"] = lambda x: ("True" if x else "False").rjust(width)
         body = numpy.array2string(
             array,
             separator=", ",

@@ -1,5 +1,6 @@
 """ember.autograd: the engine, custom Functions, grad mode and gradient checks."""
 
+from ember.autograd import functional
 from ember.autograd.engine import backward, grad
 from ember.autograd.function import Function, once_differentiable
 from ember.autograd.grad_mode import (

@@ -64,7 +64,7 @@ def _count_dependencies(root_nodes, wanted=None):
     while stack:
         node = stack.pop()
         order.append(node)
-        for nxt, _ in node.next_functions:
+        for nxt, _ in node._edges:
             if nxt is not None and nxt not in seen:
                 seen.add(nxt)
                 stack.append(nxt)
@@ -74,7 +74,7 @@ def _count_dependencies(root_nodes, wanted=None):
         while changed:  # a node is useful when an edge from it reaches a useful node
             changed = False
             for node in order:
-                if node not in useful and any(n in useful for n, _ in node.next_functions):
+                if node not in useful and any(n in useful for n, _ in node._edges):
                     useful.add(node)
                     changed = True
     else:
@@ -82,7 +82,7 @@ def _count_dependencies(root_nodes, wanted=None):
     for node in order:
         if useful is not None and node not in useful:
             continue
-        for nxt, _ in node.next_functions:
+        for nxt, _ in node._edges:
             if nxt is not None and (useful is None or nxt in useful):
                 deps[nxt] = deps.get(nxt, 0) + 1
     return deps, useful
@@ -157,7 +157,7 @@ def execute(roots, grads, retain_graph, create_graph, capture=None, accumulate=T
             if not retain_graph:
                 node._release()
             metas = node._input_meta
-            for i, (nxt, nr) in enumerate(node.next_functions):
+            for i, (nxt, nr) in enumerate(node._edges):
                 if nxt is None or (useful is not None and nxt not in useful):
                     continue
                 g = results[i]
@@ -182,7 +182,7 @@ def _call_node(node, buf, create_graph):
             result = hook(tuple(buf))
             if result is not None:
                 buf = list(result)
-    n_inputs = len(node.next_functions)
+    n_inputs = len(node._edges)
     if all(g is None for g in buf):
         return (None,) * n_inputs
     if node._n_outputs > 1 and node._materialize:
@@ -214,7 +214,7 @@ def _call_node(node, buf, create_graph):
                 f"function {node.name()} returned a gradient of type {type(r).__name__} at "
                 f"index {i}; expected a Tensor or None"
             )
-        if r is not None and node.next_functions[i][0] is None and not node.needs_input_grad[i]:
+        if r is not None and node._edges[i][0] is None and not node.needs_input_grad[i]:
             results = results[:i] + (None,) + results[i + 1 :]
     if node._post_hooks:
         for hook in list(node._post_hooks):

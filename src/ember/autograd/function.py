@@ -7,14 +7,14 @@ import warnings
 
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import _state, no_grad
-from ember.autograd.graph import Node, SavedOutput, edge_of
+from ember.autograd.graph import NO_EDGE, Node, SavedOutput, edge_of
 
 
 def _node_class(fn_cls) -> type:
     """The Node subclass that records calls of `fn_cls`, named as PyTorch names it."""
-    name = fn_cls.__dict__.get("node_name") or f"{fn_cls.__name__}Backward0"
-    if not fn_cls.__module__.startswith("ember."):
-        name = f"{fn_cls.__name__}Backward"  # PyTorch names user Functions' nodes this way
+    # built-in ops are 'MulBackward0'; user Functions 'MyReLUBackward', as PyTorch names them
+    suffix = "Backward0" if getattr(fn_cls, "_builtin_op", False) else "Backward"
+    name = fn_cls.__dict__.get("node_name") or f"{fn_cls.__name__}{suffix}"
     return type(name, (Node,), {"__slots__": (), "_fn": fn_cls, "__module__": fn_cls.__module__})
 
 
@@ -27,10 +27,10 @@ def connect(node, args) -> None:
             meta.append((a._data.shape, a._data.dtype))
             needs.append(True)
         else:
-            edges.append((None, 0))
+            edges.append((None, 0) if isinstance(a, Tensor) else NO_EDGE)
             meta.append(None)
             needs.append(False)
-    node.next_functions = tuple(edges)
+    node._edges = tuple(edges)
     node._input_meta = tuple(meta)
     node.needs_input_grad = tuple(needs)
 
@@ -165,7 +165,7 @@ class _LegacyNode(Node):
         return f"{type(self._legacy).__name__}Backward"
 
     def _run_backward(self, grads):
-        if _state.enabled and any(g is not None and g.requires_grad for g in grads):
+        if _state.enabled:  # create_graph=True asks for a differentiable backward
             raise RuntimeError(
                 f"{type(self._legacy).__name__} is a legacy (instance-style) autograd.Function, "
                 "which cannot be differentiated twice. Rewrite it with static forward(ctx, ...) "

@@ -29,6 +29,9 @@ def type_string(tensor) -> str:
     return f"{tensor.type()} [{shape}]"
 
 
+NO_EDGE = (None, -1)  # the edge of a forward argument that is not a tensor
+
+
 class SavedOutput:
     """An op's own output kept for its backward, held as data so the graph has no cycle.
 
@@ -45,13 +48,13 @@ class SavedOutput:
 class Node:
     """One recorded op. It is also the `ctx` its Function's forward and backward receive.
 
-    `next_functions[i]` is `(node, output_nr)` for input i (None where the input needs no
-    gradient); `_input_meta[i]` is that input's (shape, dtype), which the engine uses to sum
-    a broadcast gradient back to the input's shape.
+    `_edges[i]` is `(node, output_nr)` for positional argument i of forward: `(None, 0)` for a
+    tensor that needs no gradient, `NO_EDGE` for a non-tensor argument. `_input_meta[i]` is the
+    input's (shape, dtype), which the engine uses to sum a broadcast gradient back to its shape.
     """
 
     __slots__ = (
-        "next_functions",
+        "_edges",
         "needs_input_grad",
         "_input_meta",
         "_saved",
@@ -125,6 +128,11 @@ class Node:
         return value
 
     # --- the Node API of torch.autograd.graph.Node ---
+    @property
+    def next_functions(self):
+        """((node, output_nr), ...) for each tensor input, as PyTorch's Node.next_functions."""
+        return tuple(edge for edge in self._edges if edge is not NO_EDGE)
+
     def name(self) -> str:
         """The node's name, e.g. 'MulBackward0'."""
         return type(self).__name__
@@ -187,7 +195,7 @@ class AccumulateGrad(Node):
     def __init__(self, variable):
         super().__init__()
         self.variable = variable
-        self.next_functions = ()
+        self._edges = ()
         self.needs_input_grad = ()
         self._input_meta = ()
 

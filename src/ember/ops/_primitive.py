@@ -64,6 +64,7 @@ class Primitive(Function):
     """Base class of ember's built-in differentiable ops (see the module docstring)."""
 
     view_of = None  # index of the input whose storage the output views, for view ops
+    _builtin_op = True  # its Node is named like PyTorch's built-ins: 'MulBackward0'
 
     @classmethod
     def apply(cls, *args, **kwargs):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ember import _backend
+from ember._dtype import bool as ember_bool
 from ember._dtype import get_default_dtype, result_type
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive, unary
@@ -156,6 +157,14 @@ def sub(input, other, *, alpha=1, out=None):
     """Same as torch.sub: input - alpha * other."""
     if alpha != 1:
         other = mul(other, alpha)
+    if any(
+        isinstance(x, (Tensor, bool)) and getattr(x, "dtype", ember_bool) == ember_bool
+        for x in (input, other)
+    ):
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
+            "trying to invert a mask, use the `~` or `logical_not()` operator instead."
+        )
     a, b = operands(input, other, "sub")
     return _out(Sub.apply(a, b), out)
 
