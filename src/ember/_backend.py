@@ -130,6 +130,9 @@ def as_array(value, dtype=None, device: Device | None = None):
     return numpy.asarray(value, dtype=dtype)
 
 
+SCALAR_TYPES = (numpy.generic,)  # what NumPy returns instead of a 0-d array
+
+
 def is_scalar_result(value) -> bool:
     """NumPy returns scalars (not 0-d arrays) from ops on 0-d arrays; this spots them."""
     return isinstance(value, numpy.generic)

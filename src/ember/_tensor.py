@@ -34,6 +34,9 @@ _FLOAT_TYPE_NAMES = {
 }
 
 
+_new = object.__new__
+
+
 class Tensor:
     """Same as torch.Tensor: an n-dimensional array that can record its history for autograd.
 
@@ -86,8 +89,15 @@ class Tensor:
     @classmethod
     def _make(cls, array, requires_grad=False, grad_fn=None, output_nr=0):
         """Wrap a backend array without copying (the fast constructor used by ops)."""
-        t = object.__new__(cls)
-        t._init(array, requires_grad, grad_fn, output_nr)
+        t = _new(cls)
+        t._data = array
+        t._requires_grad = requires_grad
+        t._grad = None
+        t.grad_fn = grad_fn
+        t._output_nr = output_nr
+        t._vc = [0]
+        t._base = t._hooks = t._accum = None
+        t._retains_grad = False
         return t
 
     # --- metadata ---
@@ -500,33 +510,39 @@ def _normalize_dim(dim, ndim, op):
 from ember import ops as _ops  # noqa: E402  (ops needs the Tensor class defined above)
 
 
-def _binary_dunder(name, swap=False):
+def _reflected(fn):
     def method(self, other):
-        fn = getattr(_ops, name)
-        return fn(other, self) if swap else fn(self, other)
+        return fn(other, self)
 
-    method.__name__ = f"__{'r' if swap else ''}{name}__"
+    return method
+
+
+def _comparison(fn):
+    def method(self, other):
+        if not isinstance(other, (Tensor, int, float, bool)) and not hasattr(other, "dtype"):
+            return NotImplemented
+        return fn(self, other)
+
     return method
 
 
 for _name, _op in [
-    ("add", "add"),
-    ("sub", "sub"),
-    ("mul", "mul"),
-    ("truediv", "div"),
-    ("pow", "pow"),
-    ("matmul", "matmul"),
-    ("floordiv", "floor_divide"),
-    ("mod", "remainder"),
+    ("add", _ops.add),
+    ("sub", _ops.sub),
+    ("mul", _ops.mul),
+    ("truediv", _ops.div),
+    ("pow", _ops.pow),
+    ("matmul", _ops.matmul),
+    ("floordiv", lambda a, b: _ops.floor_divide(a, b)),
+    ("mod", lambda a, b: _ops.remainder(a, b)),
+    ("and", _ops.bitwise_and),
+    ("or", _ops.bitwise_or),
+    ("xor", _ops.bitwise_xor),
 ]:
-    setattr(Tensor, f"__{_name}__", _binary_dunder(_op))
-    setattr(Tensor, f"__r{_name}__", _binary_dunder(_op, swap=True))
-for _name, _op in [("eq", "eq"), ("ne", "ne"), ("lt", "lt"), ("le", "le"), ("gt", "gt")]:
-    setattr(Tensor, f"__{_name}__", _binary_dunder(_op))
-Tensor.__ge__ = _binary_dunder("ge")
-Tensor.__and__ = Tensor.__rand__ = _binary_dunder("bitwise_and")
-Tensor.__or__ = Tensor.__ror__ = _binary_dunder("bitwise_or")
-Tensor.__xor__ = Tensor.__rxor__ = _binary_dunder("bitwise_xor")
+    setattr(Tensor, f"__{_name}__", _op)
+    setattr(Tensor, f"__r{_name}__", _reflected(_op))
+for _name in ("eq", "ne", "lt", "le", "gt", "ge"):
+    setattr(Tensor, f"__{_name}__", _comparison(getattr(_ops, _name)))
 Tensor.__hash__ = lambda self: id(self)
 
 

@@ -88,7 +88,9 @@ def test_forward_and_vjp_match_torch(spec, sample, dtype, torch):
         if e is None:
             assert g is None or not g.numpy().any(), f"{spec.name}: input {i} has a gradient"
             continue
-        assert g is not None, f"{spec.name}: no gradient for input {i}"
+        if g is None:  # ember's graph has no path here; torch's path must carry zeros
+            assert not e.numpy().any(), f"{spec.name}: no gradient for input {i}"
+            continue
         np.testing.assert_allclose(g.numpy(), e.numpy(), **tol, err_msg=f"input {i}")
 
 

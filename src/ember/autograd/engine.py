@@ -138,7 +138,9 @@ def execute(roots, grads, retain_graph, create_graph, capture=None, accumulate=T
     try:
         while ready:
             node = ready.pop()
-            buf = buffers.pop(node, None) or [None] * node._n_outputs
+            buf = buffers.pop(node, None)
+            if buf is None:
+                buf = [None] * node._n_outputs
             if node._tensor_hooks:
                 for nr, hooks in node._tensor_hooks.items():
                     if buf[nr] is not None:
@@ -153,37 +155,44 @@ def execute(roots, grads, retain_graph, create_graph, capture=None, accumulate=T
                 continue
             if useful is not None and node not in useful:
                 continue
-            results = _call_node(node, buf, create_graph)
-            if not retain_graph:
-                node._release()
+            results = _call_node(node, buf)
+            if not retain_graph and node._saved is not None:
+                node._saved = None
+                node._freed = True
             metas = node._input_meta
-            for i, (nxt, nr) in enumerate(node._edges):
+            i = -1
+            for nxt, nr in node._edges:
+                i += 1
                 if nxt is None or (useful is not None and nxt not in useful):
                     continue
                 g = results[i]
                 if g is not None:
-                    g = _reduce_to(g, metas[i], node, i)
+                    meta = metas[i]
+                    array = g._data
+                    if array.shape != meta[0] or array.dtype != meta[1]:
+                        g = _reduce_to(g, meta, node, i)
                     nbuf = buffers.get(nxt)
                     if nbuf is None:
                         nbuf = buffers[nxt] = [None] * nxt._n_outputs
                     nbuf[nr] = g if nbuf[nr] is None else nbuf[nr] + g
-                deps[nxt] -= 1
-                if deps[nxt] == 0:
+                left = deps[nxt] - 1
+                deps[nxt] = left
+                if not left:
                     ready.append(nxt)
     finally:
         _state.enabled = prev_mode
     return captured
 
 
-def _call_node(node, buf, create_graph):
-    """Run one node's backward on its output gradients; check and return input gradients."""
+def _call_node(node, buf):
+    """Run one node's backward on its output gradients; return one gradient per input."""
     if node._pre_hooks:
         for hook in list(node._pre_hooks):
             result = hook(tuple(buf))
             if result is not None:
                 buf = list(result)
     n_inputs = len(node._edges)
-    if all(g is None for g in buf):
+    if buf[0] is None and all(g is None for g in buf):
         return (None,) * n_inputs
     if node._n_outputs > 1 and node._materialize:
         from ember import ops
@@ -192,35 +201,42 @@ def _call_node(node, buf, create_graph):
             if g is None and node._out_meta[k] is not None:
                 shape, np_dtype = node._out_meta[k]
                 buf[k] = ops.zeros(shape, dtype=np_dtype)
+    fn = node._fn
     if _state.anomaly:
         from ember.autograd.anomaly import run_checked
 
         results = run_checked(node, buf)
+    elif fn is not None:
+        results = fn.backward(node, *buf)
     else:
         results = node._run_backward(buf)
-    if not isinstance(results, tuple):
+    if results.__class__ is not tuple:
         results = (results,)
+    if fn is None or not fn._builtin_op:
+        results = _check_results(node, results, n_inputs)
+    if node._post_hooks:
+        for hook in list(node._post_hooks):
+            out = hook(results, tuple(buf))
+            if out is not None:
+                results = tuple(out)
+    return results
+
+
+def _check_results(node, results, n_inputs):
+    """Validate what a user-written backward returned: count and types."""
     if len(results) != n_inputs:
         if len(results) > n_inputs and all(r is None for r in results[n_inputs:]):
-            results = results[:n_inputs]
-        else:
-            raise RuntimeError(
-                f"function {node.name()} returned an incorrect number of gradients "
-                f"(expected {n_inputs}, got {len(results)})"
-            )
+            return results[:n_inputs]
+        raise RuntimeError(
+            f"function {node.name()} returned an incorrect number of gradients "
+            f"(expected {n_inputs}, got {len(results)})"
+        )
     for i, r in enumerate(results):
         if r is not None and not isinstance(r, Tensor):
             raise TypeError(
                 f"function {node.name()} returned a gradient of type {type(r).__name__} at "
                 f"index {i}; expected a Tensor or None"
             )
-        if r is not None and node._edges[i][0] is None and not node.needs_input_grad[i]:
-            results = results[:i] + (None,) + results[i + 1 :]
-    if node._post_hooks:
-        for hook in list(node._post_hooks):
-            out = hook(results, tuple(buf))
-            if out is not None:
-                results = tuple(out)
     return results
 
 

@@ -7,7 +7,7 @@ import warnings
 
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import _state, no_grad
-from ember.autograd.graph import NO_EDGE, Node, SavedOutput, edge_of
+from ember.autograd.graph import NO_EDGE, Node, SavedOutput, grad_accumulator
 
 
 def _node_class(fn_cls) -> type:
@@ -18,18 +18,29 @@ def _node_class(fn_cls) -> type:
     return type(name, (Node,), {"__slots__": (), "_fn": fn_cls, "__module__": fn_cls.__module__})
 
 
+_NOT_NEEDED = (None, 0)  # the edge of a tensor input that needs no gradient
+
+
 def connect(node, args) -> None:
-    """Give `node` an edge, input meta and needs_input_grad entry for each positional arg."""
+    """Give `node` an edge, an input meta entry and a needs_input_grad flag for each argument.
+
+    `needs_input_grad[i]` is True when argument i is a tensor that requires grad.
+    """
     edges, meta, needs = [], [], []
     for a in args:
-        if isinstance(a, Tensor) and a._requires_grad:
-            edges.append(edge_of(a))
-            meta.append((a._data.shape, a._data.dtype))
-            needs.append(True)
+        if isinstance(a, Tensor):
+            if a._requires_grad:
+                fn = a.grad_fn
+                edges.append((fn, a._output_nr) if fn is not None else (grad_accumulator(a), 0))
+                d = a._data
+                meta.append((d.shape, d.dtype))
+                needs.append(True)
+                continue
+            edges.append(_NOT_NEEDED)
         else:
-            edges.append((None, 0) if isinstance(a, Tensor) else NO_EDGE)
-            meta.append(None)
-            needs.append(False)
+            edges.append(NO_EDGE)
+        meta.append(None)
+        needs.append(False)
     node._edges = tuple(edges)
     node._input_meta = tuple(meta)
     node.needs_input_grad = tuple(needs)
@@ -79,6 +90,7 @@ class Function:
     """
 
     _node_cls = Node
+    _builtin_op = False  # ember's own ops (Primitive) set this: their backward is trusted
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -109,6 +121,7 @@ class Function:
         if record:
             connect(node, args)
         else:
+            node._edges = tuple(NO_EDGE for _ in args)
             node.needs_input_grad = tuple(False for _ in args)
         with no_grad():
             if _is_overridden(cls, "setup_context"):
@@ -129,6 +142,7 @@ class Function:
         )
         node = _LegacyNode()
         node._legacy = self
+        node._edges = tuple(NO_EDGE for _ in args)
         self._ctx = node
         record = _state.enabled and any(isinstance(a, Tensor) and a._requires_grad for a in args)
         if record:

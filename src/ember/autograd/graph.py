@@ -53,35 +53,21 @@ class Node:
     input's (shape, dtype), which the engine uses to sum a broadcast gradient back to its shape.
     """
 
-    __slots__ = (
-        "_edges",
-        "needs_input_grad",
-        "_input_meta",
-        "_saved",
-        "_to_save",
-        "_freed",
-        "_n_outputs",
-        "_out_meta",
-        "_non_differentiable",
-        "_materialize",
-        "_pre_hooks",
-        "_post_hooks",
-        "_tensor_hooks",
-        "_trace",
-        "__dict__",
-        "__weakref__",
-    )
+    # Slots for what every node has; the rest are class-level defaults that a node overrides
+    # only when it needs to, so creating a node costs no __init__ at all.
+    __slots__ = ("_edges", "_input_meta", "needs_input_grad", "__dict__", "__weakref__")
     _fn = None  # the Function class this node runs; set on each per-Function subclass
-
-    def __init__(self):
-        self._saved = None
-        self._to_save = None
-        self._freed = False
-        self._n_outputs = 1
-        self._non_differentiable = None
-        self._materialize = True
-        self._pre_hooks = self._post_hooks = self._tensor_hooks = None
-        self._trace = None
+    _saved = None
+    _to_save = None
+    _freed = False
+    _n_outputs = 1
+    _out_meta = None
+    _non_differentiable = None
+    _materialize = True
+    _pre_hooks = None
+    _post_hooks = None
+    _tensor_hooks = None
+    _trace = None
 
     # --- the ctx API of autograd.Function ---
     def save_for_backward(self, *tensors):
@@ -107,7 +93,8 @@ class Node:
             if self._freed:
                 raise RuntimeError(FREED_MESSAGE)
             return ()
-        return tuple(self._unpack(entry) for entry in saved)
+        unpack = self._unpack
+        return tuple([unpack(entry) for entry in saved])
 
     saved_variables = saved_tensors
 
@@ -193,11 +180,10 @@ class AccumulateGrad(Node):
     __slots__ = ("variable",)
 
     def __init__(self, variable):
-        super().__init__()
         self.variable = variable
         self._edges = ()
-        self.needs_input_grad = ()
         self._input_meta = ()
+        self.needs_input_grad = ()
 
 
 def grad_accumulator(tensor) -> AccumulateGrad:

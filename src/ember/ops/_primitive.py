@@ -41,6 +41,8 @@ class _InertCtx:
 
 
 _INERT = _InertCtx()
+_SCALAR = _backend.SCALAR_TYPES
+_make = Tensor._make
 
 
 def _device_mismatch(cls, args):
@@ -87,7 +89,9 @@ class Primitive(Function):
             out = cls.forward(_INERT, *data, **kwargs)
             if out.__class__ is tuple:
                 return tuple(Tensor._make(_as_array(o, kind)) for o in out)
-            t = Tensor._make(_as_array(out, kind))
+            if isinstance(out, _SCALAR):
+                out = _backend.scalar_to_array(out, kind)
+            t = _make(out)
             if cls.view_of is not None:
                 _share_storage(t, args[cls.view_of])
             return t
@@ -96,8 +100,8 @@ class Primitive(Function):
         out = cls.forward(node, *data, **kwargs)
         if out.__class__ is tuple:
             return _wrap_many(node, args, data, out, kind)
-        array = _as_array(out, kind)
-        t = Tensor._make(array, True, node, 0)
+        array = _backend.scalar_to_array(out, kind) if isinstance(out, _SCALAR) else out
+        t = _make(array, True, node, 0)
         if cls.view_of is not None:
             _share_storage(t, args[cls.view_of])
         if node._to_save is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 from ember import _backend
-from ember._dtype import bool as ember_bool
 from ember._dtype import get_default_dtype, result_type
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive, unary
@@ -22,23 +21,27 @@ def operands(a, b, op, floating=False):
     """
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
-        if a._data.dtype == b._data.dtype and not (floating and a._data.dtype.kind != "f"):
+        dtype = a._data.dtype
+        if dtype == b._data.dtype and (not floating or dtype.kind == "f"):
             return a, b
     elif ta or tb:
-        number = b if ta else a
-        if _backend.is_scalar_result(number):
-            number = number.item()
-        elif not isinstance(number, _NUMBER):
+        tensor, number = (a, b) if ta else (b, a)
+        kind = tensor._data.dtype.kind
+        number_type = number.__class__
+        # NumPy keeps the tensor's dtype for these, as PyTorch does
+        if number_type is float:
+            if kind == "f":
+                return a, b
+        elif number_type is int:
+            if kind == "f" or (kind in "iu" and not floating):
+                return a, b
+        elif _backend.is_scalar_result(number):
+            return operands(a if ta else number.item(), number.item() if ta else b, op, floating)
+        elif number_type is not bool:
             raise TypeError(
                 f"{op}(): expected a Tensor or a number as other operand, got "
-                f"{type(number).__name__}"
+                f"{number_type.__name__}"
             )
-        a, b = (a, number) if ta else (number, b)
-        tensor = a if ta else b
-        kind = tensor._data.dtype.kind
-        number_is_float = isinstance(number, float)
-        if not floating and (kind == "f" or not number_is_float) and kind != "b":
-            return a, b  # NumPy keeps the tensor's dtype, as PyTorch does
     else:
         raise TypeError(f"{op}(): expected at least one Tensor argument")
     d = result_type(a, b)
@@ -82,13 +85,23 @@ class Sub(Primitive):
 class Mul(Primitive):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        if b.__class__ in _NUMBER:  # scaling by a number: nothing to save but the number
+            ctx.scalar = b
+        elif a.__class__ in _NUMBER:
+            ctx.scalar = a
+        else:
+            ctx.save_for_backward(a, b)
         return a * b
 
     @staticmethod
     def backward(ctx, grad):
-        a, b = ctx.saved_tensors
         needs = ctx.needs_input_grad
+        try:
+            scaled = grad * ctx.scalar
+            return (scaled, None) if needs[0] else (None, scaled)
+        except AttributeError:  # two tensors: no scalar
+            pass
+        a, b = ctx.saved_tensors
         return (grad * b if needs[0] else None), (grad * a if needs[1] else None)
 
 
@@ -150,23 +163,24 @@ def add(input, other, *, alpha=1, out=None):
     if alpha != 1:
         other = mul(other, alpha)
     a, b = operands(input, other, "add")
-    return _out(Add.apply(a, b), out)
+    return Add.apply(a, b) if out is None else _out(Add.apply(a, b), out)
 
 
 def sub(input, other, *, alpha=1, out=None):
     """Same as torch.sub: input - alpha * other."""
     if alpha != 1:
         other = mul(other, alpha)
-    if any(
-        isinstance(x, (Tensor, bool)) and getattr(x, "dtype", ember_bool) == ember_bool
-        for x in (input, other)
-    ):
+    if _is_bool(input) or _is_bool(other):
         raise RuntimeError(
             "Subtraction, the `-` operator, with a bool tensor is not supported. If you are "
             "trying to invert a mask, use the `~` or `logical_not()` operator instead."
         )
     a, b = operands(input, other, "sub")
-    return _out(Sub.apply(a, b), out)
+    return Sub.apply(a, b) if out is None else _out(Sub.apply(a, b), out)
+
+
+def _is_bool(x):
+    return x.__class__ is bool or (isinstance(x, Tensor) and x._data.dtype.kind == "b")
 
 
 def rsub(input, other, *, alpha=1):
@@ -177,7 +191,7 @@ def rsub(input, other, *, alpha=1):
 def mul(input, other, *, out=None):
     """Same as torch.mul."""
     a, b = operands(input, other, "mul")
-    return _out(Mul.apply(a, b), out)
+    return Mul.apply(a, b) if out is None else _out(Mul.apply(a, b), out)
 
 
 def div(input, other, *, rounding_mode=None, out=None):
@@ -212,18 +226,74 @@ sqrt = unary(
 )
 sin = unary("sin", lambda xp, x: xp.sin(x), lambda x, _out, grad: grad * x.cos())
 cos = unary("cos", lambda xp, x: xp.cos(x), lambda x, _out, grad: grad * -x.sin())
-tanh = unary("tanh", lambda xp, x: xp.tanh(x), lambda _x, out, grad: grad * (1 - out * out))
+
+
+# --- fused backward kernels: one node instead of three for the hottest activations ---
+def _grad_of(name):
+    return lambda lib, x, g: lib.autograd.grad(getattr(lib, name)(x), x, g, create_graph=True)[0]
+
+
+@register("tanh_grad", _grad_of("tanh"), (S((3, 4), (3, 4)),))
+class TanhGrad(Primitive):
+    """grad * (1 - out**2), tanh's backward as one node (fused for the per-op benchmark)."""
+
+    @staticmethod
+    def forward(ctx, out, grad):
+        ctx.save_for_backward(out, grad)
+        return grad * (1 - out * out)
+
+    @staticmethod
+    def backward(ctx, gg):
+        out, grad = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        g_out = gg * grad * out * -2.0 if needs[0] else None
+        return g_out, (TanhGrad.apply(out, gg) if needs[1] else None)
+
+
+@register("sigmoid_grad", _grad_of("sigmoid"), (S((3, 4), (3, 4)),))
+class SigmoidGrad(Primitive):
+    """grad * out * (1 - out), sigmoid's backward as one node."""
+
+    @staticmethod
+    def forward(ctx, out, grad):
+        ctx.save_for_backward(out, grad)
+        return grad * out * (1 - out)
+
+    @staticmethod
+    def backward(ctx, gg):
+        out, grad = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        g_out = gg * grad * (1 - 2.0 * out) if needs[0] else None
+        return g_out, (SigmoidGrad.apply(out, gg) if needs[1] else None)
+
+
+@register("relu_grad", _grad_of("relu"), (S((3, 4), (3, 4)),), avoid=(0.0,))
+class ReluGrad(Primitive):
+    """grad where out > 0, else 0: relu's backward as one node (its own gradient in out is 0)."""
+
+    @staticmethod
+    def forward(ctx, out, grad):
+        ctx.save_for_backward(out)
+        return grad * (out > 0)
+
+    @staticmethod
+    def backward(ctx, gg):
+        (out,) = ctx.saved_tensors
+        return None, (ReluGrad.apply(out, gg) if ctx.needs_input_grad[1] else None)
+
+
+tanh = unary("tanh", lambda xp, x: xp.tanh(x), lambda _x, out, grad: TanhGrad.apply(out, grad))
 # sigmoid(x) = (1 + tanh(x/2)) / 2: one transcendental, and no overflow for large |x|
 sigmoid = unary(
     "sigmoid",
     lambda xp, x: xp.tanh(x * 0.5) * 0.5 + 0.5,
-    lambda _x, out, grad: grad * (out * (1 - out)),
+    lambda _x, out, grad: SigmoidGrad.apply(out, grad),
 )
 # relu'(0) = 0, as PyTorch; samples keep away from the kink
 relu = unary(
     "relu",
     lambda xp, x: xp.maximum(x, 0),
-    lambda _x, out, grad: grad * (out > 0),
+    lambda _x, out, grad: ReluGrad.apply(out, grad),
     avoid=(0.0,),
 )
 # |x|' = sign(x), 0 at 0 as PyTorch
