@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import numpy
 
+# PyTorch computes inf and nan silently (log(0), 0/0, overflow); so does ember. NumPy's
+# floating-point warnings would otherwise fire from inside ops and backward passes.
+numpy.seterr(divide="ignore", invalid="ignore", over="ignore", under="ignore")
+
 try:  # a CPU-only install has no cupy, and that is fine
     import cupy
 except Exception:  # ImportError, or a cupy that cannot find a driver

@@ -296,3 +296,26 @@ def test_node_pre_and_post_hooks():
     y.grad_fn.register_hook(lambda gin, gout: calls.append("post"))
     y.backward()
     assert calls == ["pre", "post"]
+
+
+def test_anomaly_mode_names_the_node_and_the_forward_line():
+    x = ember.tensor([0.0, 1.0], requires_grad=True)
+    with pytest.warns(UserWarning, match="Anomaly Detection"):
+        guard = ember.autograd.detect_anomaly()
+    with guard:
+        y = x.sqrt()  # d sqrt/dx at 0 is inf; times 0 below gives nan
+        z = (y * 0).sum()
+        with pytest.warns(RuntimeWarning, match="test_engine.py") as record:
+            with pytest.raises(RuntimeError, match="Function 'SqrtBackward0' returned nan"):
+                z.backward()
+    assert any("y = x.sqrt()" in str(r.message) for r in record)
+    assert not ember.autograd.is_anomaly_enabled()
+
+
+def test_set_detect_anomaly_toggles():
+    ember.autograd.set_detect_anomaly(True)
+    try:
+        assert ember.autograd.is_anomaly_enabled()
+    finally:
+        ember.autograd.set_detect_anomaly(False)
+    assert not ember.autograd.is_anomaly_enabled()

@@ -1,6 +1,7 @@
 """ember.autograd: the engine, custom Functions, grad mode and gradient checks."""
 
 from ember.autograd import functional
+from ember.autograd.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from ember.autograd.engine import backward, grad
 from ember.autograd.function import Function, once_differentiable
 from ember.autograd.grad_mode import (
@@ -17,6 +18,9 @@ __all__ = [
     "Function",
     "Variable",
     "backward",
+    "detect_anomaly",
+    "is_anomaly_enabled",
+    "set_detect_anomaly",
     "enable_grad",
     "grad",
     "gradcheck",

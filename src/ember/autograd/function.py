@@ -6,6 +6,7 @@ import functools
 import warnings
 
 from ember._tensor import Tensor
+from ember.autograd.anomaly import record_trace
 from ember.autograd.grad_mode import _state, no_grad
 from ember.autograd.graph import NO_EDGE, Node, SavedOutput, grad_accumulator
 
@@ -120,6 +121,8 @@ class Function:
         record = _state.enabled and any(isinstance(a, Tensor) and a._requires_grad for a in args)
         if record:
             connect(node, args)
+            if _state.anomaly:
+                record_trace(node)
         else:
             node._edges = tuple(NO_EDGE for _ in args)
             node.needs_input_grad = tuple(False for _ in args)

@@ -12,6 +12,7 @@ import inspect
 
 from ember import _backend
 from ember._tensor import Tensor
+from ember.autograd.anomaly import record_trace
 from ember.autograd.function import Function, _node_class, connect
 from ember.autograd.grad_mode import _state
 from ember.autograd.graph import SavedOutput
@@ -41,7 +42,6 @@ class _InertCtx:
 
 
 _INERT = _InertCtx()
-_SCALAR = _backend.SCALAR_TYPES
 _make = Tensor._make
 
 
@@ -56,9 +56,12 @@ def _device_mismatch(cls, args):
 
 
 def _as_array(out, like_cls):
-    """NumPy gives scalars for 0-d results; the Tensor needs a (0-d) array of the same kind."""
+    """An op's result as an array of its inputs' kind: NumPy gives scalars for 0-d results,
+    and some NumPy functions drop the (test-only) fake-CUDA array subclass."""
     if _backend.is_scalar_result(out):
         return _backend.scalar_to_array(out, like_cls)
+    if like_cls is _backend.FakeCudaArray and out.__class__ is not like_cls:
+        return out.view(like_cls)
     return out
 
 
@@ -66,6 +69,7 @@ class Primitive(Function):
     """Base class of ember's built-in differentiable ops (see the module docstring)."""
 
     view_of = None  # index of the input whose storage the output views, for view ops
+    moves_device = False  # True only for the op whose output lives on another device
     _builtin_op = True  # its Node is named like PyTorch's built-ins: 'MulBackward0'
 
     @classmethod
@@ -89,18 +93,22 @@ class Primitive(Function):
             out = cls.forward(_INERT, *data, **kwargs)
             if out.__class__ is tuple:
                 return tuple(Tensor._make(_as_array(o, kind)) for o in out)
-            if isinstance(out, _SCALAR):
-                out = _backend.scalar_to_array(out, kind)
+            if out.__class__ is not kind and not cls.moves_device:
+                out = _as_array(out, kind)
             t = _make(out)
             if cls.view_of is not None:
                 _share_storage(t, args[cls.view_of])
             return t
         node = cls._node_cls()
         connect(node, args)
+        if _state.anomaly:
+            record_trace(node)
         out = cls.forward(node, *data, **kwargs)
         if out.__class__ is tuple:
             return _wrap_many(node, args, data, out, kind)
-        array = _backend.scalar_to_array(out, kind) if isinstance(out, _SCALAR) else out
+        array = out
+        if out.__class__ is not kind and not cls.moves_device:
+            array = _as_array(out, kind)
         t = _make(array, True, node, 0)
         if cls.view_of is not None:
             _share_storage(t, args[cls.view_of])

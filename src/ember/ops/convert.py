@@ -44,16 +44,12 @@ class ToDevice(Primitive):
     """A copy to another device; its gradient is copied back."""
 
     node_name = "ToCopyBackward0"
+    moves_device = True
 
     @staticmethod
     def forward(ctx, x, device):
         ctx.in_device = _backend.device_of(x)
         return _backend.to_device(x, device)
-
-    @classmethod
-    def apply(cls, x, device):
-        # Skip Primitive.apply's wrapping of the device class: the output lives elsewhere.
-        return super().apply(x, device)
 
     @staticmethod
     def backward(ctx, grad):
