@@ -9,6 +9,7 @@ and save with `ctx.save_for_backward` only inputs, the output, or constants.
 from __future__ import annotations
 
 import inspect
+import sys
 
 from ember import _backend
 from ember._tensor import Tensor
@@ -198,6 +199,7 @@ def unary(name, forward, derivative, samples=UNARY, **spec):
             x, out = ctx.saved_tensors
             return derivative(x, out, grad)
 
+    Op.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)  # the family's module
     make_primitive(Op, name)
     register(name, lambda lib, x: getattr(lib, name)(x), samples, **spec)(Op)
 

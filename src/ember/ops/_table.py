@@ -38,6 +38,7 @@ class OpSpec:
     atol: float = 1e-5  # float32 comparison with torch
     eps: float = 1e-6  # finite-difference step (larger only for ops that round, like casts)
     primitive: Any = field(default=None, compare=False)
+    family: str = ""  # the ops module that defines it, e.g. "pointwise"
 
 
 OPS: dict[str, OpSpec] = {}
@@ -52,7 +53,10 @@ def register(name, call, samples, **options):
 
     def decorate(obj):
         primitive = obj if isinstance(obj, type) else None
-        OPS[name] = OpSpec(name, call, tuple(samples), primitive=primitive, **options)
+        family = getattr(obj, "__module__", "").rsplit(".", 1)[-1]
+        OPS[name] = OpSpec(
+            name, call, tuple(samples), primitive=primitive, family=family, **options
+        )
         if primitive is not None:
             primitive._table_name = name
         return obj
