@@ -1,8 +1,13 @@
-"""Shape ops, all views where NumPy can make one: reshape, view, transpose, permute, expand."""
+"""Shape ops: reshape, view, transpose, permute, expand (views where NumPy can make one),
+and the copies built on them: repeat, tile, flip, roll."""
 
 from __future__ import annotations
 
+import builtins
+import warnings
+
 from ember._backend import array_module
+from ember._tensor import Tensor
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import normalize_dim
 from ember.ops._table import S, register
@@ -223,9 +228,12 @@ def squeeze(input, dim=None):
     if dim is None:
         dims = {i for i, s in enumerate(shape) if s == 1}
     else:
-        dims = dim if isinstance(dim, (tuple, list)) else (dim,)
-        dims = {normalize_dim(d, len(shape), "squeeze") for d in dims}
-        dims = {d for d in dims if shape[d] == 1}
+        given = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+        normalized = [normalize_dim(d, len(shape), "squeeze") for d in given]
+        if len(set(normalized)) != len(normalized):
+            repeated = next(d for d in normalized if normalized.count(d) > 1)
+            raise RuntimeError(f"dim {repeated} appears multiple times in the list of dims")
+        dims = {d for d in normalized if shape and shape[d] == 1}
     return Reshape.apply(input, tuple(s for i, s in enumerate(shape) if i not in dims))
 
 
@@ -251,14 +259,444 @@ def flatten(input, start_dim=0, end_dim=-1):
     return reshape(input, shape[:start] + (size,) + shape[end + 1 :])
 
 
-__all__ = ["flatten", "permute", "reshape", "squeeze", "t", "transpose", "unsqueeze"]
-ALIASES = {"swapaxes": transpose, "swapdims": transpose}
+def ravel(input):
+    """Same as torch.ravel: flattened to 1-D (a view when possible)."""
+    return reshape(input, -1)
+
+
+def unflatten(input, dim, sizes):
+    """Same as torch.unflatten: split dimension `dim` into `sizes` (one may be -1)."""
+    shape = input._data.shape
+    d = normalize_dim(dim, len(shape), "unflatten")
+    sizes = _shape_arg(tuple(sizes))
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    known = 1
+    for s in sizes:
+        known *= s if s != -1 else 1
+    if sizes.count(-1) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    if -1 in sizes and known and shape[d] % known == 0:
+        sizes = tuple(shape[d] // known if s == -1 else s for s in sizes)
+        known = shape[d]
+    if known != shape[d] or -1 in sizes:
+        raise RuntimeError(
+            f"unflatten: Provided sizes {list(sizes)} don't multiply up to the size of dim {d} "
+            f"({shape[d]}) in the input tensor"
+        )
+    return reshape(input, shape[:d] + sizes + shape[d + 1 :])
+
+
+def _dim_list(dims, ndim, op, role):
+    given = [dims] if isinstance(dims, int) else list(dims)
+    out = [normalize_dim(d, ndim, op) for d in given]
+    if len(set(out)) != len(out):
+        raise RuntimeError(f"{op}: repeated dim in `{role}` ({given})")
+    return out
+
+
+def movedim(input, source, destination):
+    """Same as torch.movedim: move dims `source` to positions `destination`."""
+    ndim = input._data.ndim
+    src = _dim_list(source, ndim, "movedim", "source")
+    dst = _dim_list(destination, ndim, "movedim", "destination")
+    if len(src) != len(dst):
+        raise RuntimeError(
+            f"movedim: Invalid source or destination dims: source ({src} dims) should contain "
+            f"the same number of dims as destination ({dst} dims)"
+        )
+    order = [None] * ndim
+    for s, d in zip(src, dst):
+        order[d] = s
+    rest = iter(i for i in range(ndim) if i not in src)
+    order = [next(rest) if o is None else o for o in order]
+    return permute(input, order)
+
+
+def _T(self):
+    """Same as torch.Tensor.T: the dims reversed (PyTorch deprecates it for other than 2-D)."""
+    ndim = self._data.ndim
+    if ndim == 0:
+        warnings.warn(
+            "Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases.",
+            UserWarning,
+            stacklevel=2,
+        )
+    elif ndim != 2:
+        warnings.warn(
+            "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is "
+            "deprecated and it will throw an error in a future release. Consider `x.mT` to "
+            "transpose batches of matrices or `x.permute(*range(x.ndim - 1, -1, -1))` to "
+            "reverse the dimensions of a tensor.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return permute(self, tuple(range(ndim - 1, -1, -1)))
+
+
+def _H(self):
+    """Same as torch.Tensor.H: the conjugate transpose of a matrix (ember is real: .T)."""
+    ndim = self._data.ndim
+    if ndim == 0:
+        warnings.warn(
+            "Tensor.H is deprecated on 0-D tensors. Consider using x.conj().",
+            UserWarning,
+            stacklevel=2,
+        )
+    elif ndim != 2:
+        raise RuntimeError(
+            f"tensor.H is only supported on matrices (2-D tensors). Got {ndim}-D tensor."
+            + (" For batches of matrices, consider using tensor.mH" if ndim > 2 else "")
+        )
+    return permute(self, tuple(range(ndim - 1, -1, -1)))
+
+
+def _mT(self):
+    """Same as torch.Tensor.mT: the last two dims swapped."""
+    if self._data.ndim < 2:
+        raise RuntimeError(
+            "tensor.mT is only supported on matrices or batches of matrices. Got "
+            f"{self._data.ndim}-D tensor."
+        )
+    return transpose(self, -2, -1)
+
+
+def adjoint(input):
+    """Same as torch.adjoint: the last two dims swapped (ember has no complex conjugate)."""
+    if input._data.ndim < 2:
+        raise RuntimeError(
+            "tensor.adjoint() is only supported on matrices or batches of matrices. Got "
+            f"{input._data.ndim}-D tensor."
+        )
+    return transpose(input, -2, -1)
+
+
+def broadcast_to(input, size):
+    """Same as torch.broadcast_to (expand with a shape)."""
+    return expand(input, tuple(size))
+
+
+def broadcast_shapes(*shapes):
+    """Same as torch.broadcast_shapes: the shape that all `shapes` broadcast to (a tuple)."""
+    shapes = [(s,) if isinstance(s, int) else tuple(s) for s in shapes]
+    result = []
+    for arg, shape in enumerate(shapes):
+        if len(shape) > len(result):
+            result = [1] * (len(shape) - len(result)) + result
+        for k in range(1, len(shape) + 1):
+            size, have = shape[-k], result[-k]
+            if size < 0:
+                raise RuntimeError(f"Trying to create tensor with negative dimension {size}")
+            if have == 1:
+                result[-k] = size
+            elif size != 1 and size != have:
+                raise RuntimeError(
+                    f"Attempting to broadcast a dimension of length {size} at {-k}! Mismatching "
+                    f"argument at index {arg} had {shape}; but expected shape should be "
+                    f"broadcastable to {result}"
+                )
+    return tuple(result)
+
+
+def broadcast_shape_of(tensors):
+    """The broadcast shape of tensors, or PyTorch's 'size of tensor a' RuntimeError."""
+    result = ()
+    for t in tensors:
+        shape = t.shape if isinstance(t, Tensor) else tuple(t)
+        ndim = builtins.max(len(result), len(shape))
+        a = (1,) * (ndim - len(result)) + tuple(result)
+        b = (1,) * (ndim - len(shape)) + tuple(shape)
+        out = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y and x != 1 and y != 1:
+                raise RuntimeError(
+                    f"The size of tensor a ({x}) must match the size of tensor b ({y}) at "
+                    f"non-singleton dimension {i}"
+                )
+            out.append(y if x == 1 else x)
+        result = tuple(out)
+    return result
+
+
+def broadcast_tensors(*tensors):
+    """Same as torch.broadcast_tensors: every tensor expanded to the common shape."""
+    if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):
+        tensors = tuple(tensors[0])
+    shape = broadcast_shape_of(tensors)
+    return tuple(Expand.apply(t, shape) for t in tensors)
+
+
+def repeat(input, *sizes):
+    """Same as torch.Tensor.repeat: tile the tensor `sizes` times along each dim (a copy)."""
+    sizes = _shape_arg(sizes)
+    shape = input._data.shape
+    if len(sizes) < len(shape):
+        raise RuntimeError(
+            "Number of dimensions of repeat dims can not be smaller than number of dimensions "
+            "of tensor"
+        )
+    shape = (1,) * (len(sizes) - len(shape)) + shape
+    final = tuple(r * s for r, s in zip(sizes, shape))
+    if builtins.any(r < 0 for r in sizes):
+        raise RuntimeError(
+            f"Trying to create tensor with negative dimension {builtins.min(final)}: {list(final)}"
+        )
+    # (s0, s1) -> (1, s0, 1, s1) -> broadcast to (r0, s0, r1, s1) -> copy -> (r0*s0, r1*s1)
+    spread = tuple(v for s in shape for v in (1, s))
+    tiled = tuple(v for r, s in zip(sizes, shape) for v in (r, s))
+    expanded = Expand.apply(reshape(input, spread), tiled)
+    from ember.ops.convert import clone
+
+    return reshape(clone(expanded), final)
+
+
+def tile(input, dims):
+    """Same as torch.tile: repeat, with `dims` padded by leading 1s to the tensor's rank."""
+    dims = _shape_arg((dims,) if isinstance(dims, int) else tuple(dims))
+    dims = (1,) * (input._data.ndim - len(dims)) + dims
+    return repeat(input, dims)
+
+
+@register(
+    "flip",
+    lambda lib, x, **kw: lib.flip(x, kw["dims"]),
+    (S((3, 4), dims=(0,)), S((2, 3, 4), dims=(-1, 0)), S((3, 4), dims=()), S((), dims=(0,))),
+)
+class Flip(Primitive):
+    """A primitive: NumPy reverses an axis as a strided view, far cheaper than gathering."""
+
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        return array_module(x).flip(x, dims).copy()  # PyTorch's flip is a copy, not a view
+
+    @staticmethod
+    def backward(ctx, grad):
+        return Flip.apply(grad, ctx.dims), None
+
+
+def flip(input, dims):
+    """Same as torch.flip (Tensor.flip also takes the dims as separate ints)."""
+    ndim = input._data.ndim
+    given = (dims,) if isinstance(dims, int) else tuple(dims)
+    normalized = tuple(normalize_dim(d, ndim, "flip") for d in given)
+    if len(set(normalized)) != len(normalized):
+        repeated = next(d for d in normalized if normalized.count(d) > 1)
+        raise RuntimeError(f"dim {repeated} appears multiple times in the list of dims")
+    return Flip.apply(input, normalized if ndim else ())
+
+
+def _flip_method(self, *dims):
+    return flip(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int) else dims)
+
+
+def fliplr(input):
+    """Same as torch.fliplr: reverse dim 1."""
+    if input._data.ndim < 2:
+        raise RuntimeError("Input must be >= 2-d.")
+    return Flip.apply(input, (1,))
+
+
+def flipud(input):
+    """Same as torch.flipud: reverse dim 0."""
+    if input._data.ndim < 1:
+        raise RuntimeError("Input must be >= 1-d.")
+    return Flip.apply(input, (0,))
+
+
+def roll(input, shifts, dims=None):
+    """Same as torch.roll: shift elements along dims, wrapping around (None: the flat tensor)."""
+    from ember.ops.convert import clone
+    from ember.ops.join import cat
+
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    if dims is None:
+        if len(shifts) != 1:
+            raise RuntimeError(f"shifts and dimensions must align. shifts: {len(shifts)}, dims:0")
+        return roll(flatten(input), shifts, 0).reshape(input.shape)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise RuntimeError(
+            f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(dims)}"
+        )
+    ndim = input._data.ndim
+    if ndim == 0:
+        raise IndexError("Dimension specified as 0 but tensor has no dimensions")
+    out = input
+    for shift, dim in zip(shifts, dims):
+        d = normalize_dim(dim, ndim, "roll")
+        n = out._data.shape[d]
+        s = int(shift) % n if n else 0
+        if s:
+            lead = (slice(None),) * d
+            out = cat((out[lead + (slice(n - s, n),)], out[lead + (slice(0, n - s),)]), d)
+    return clone(input) if out is input else out
+
+
+def atleast_1d(*tensors):
+    """Same as torch.atleast_1d: 0-d tensors become 1-D (one tensor in, one out)."""
+    return _atleast(tensors, lambda t: reshape(t, 1) if t._data.ndim == 0 else t)
+
+
+def atleast_2d(*tensors):
+    """Same as torch.atleast_2d: (n,) -> (1, n), 0-d -> (1, 1)."""
+    return _atleast(
+        tensors, lambda t: reshape(t, (1,) * (2 - t.ndim) + t.shape) if t.ndim < 2 else t
+    )
+
+
+def atleast_3d(*tensors):
+    """Same as torch.atleast_3d: 0-d -> (1, 1, 1), (n,) -> (1, n, 1), (m, n) -> (m, n, 1)."""
+
+    def lift(t):
+        if t._data.ndim == 0:
+            return reshape(t, (1, 1, 1))
+        if t._data.ndim == 1:
+            return reshape(t, (1, t.shape[0], 1))
+        if t._data.ndim == 2:
+            return reshape(t, t.shape + (1,))
+        return t
+
+    return _atleast(tensors, lift)
+
+
+def _atleast(tensors, lift):
+    if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):
+        return tuple(lift(t) for t in tensors[0])
+    if len(tensors) == 1:
+        return lift(tensors[0])
+    return tuple(lift(t) for t in tensors)
+
+
+register(
+    "squeeze",
+    lambda lib, x, **kw: lib.squeeze(x, **kw),
+    (S((3, 1, 4)), S((1, 3, 1), dim=-1), S((1, 3, 1), dim=(0, 2)), S((3, 1), dim=0), S(())),
+)(squeeze)
+register(
+    "unsqueeze",
+    lambda lib, x, **kw: x.unsqueeze(**kw),
+    (S((3, 4), dim=1), S((3, 4), dim=-1), S((), dim=0)),
+)(unsqueeze)
+register(
+    "flatten",
+    lambda lib, x, **kw: lib.flatten(x, **kw),
+    (S((2, 3, 4)), S((2, 3, 4), start_dim=1), S((2, 3, 4, 2), start_dim=1, end_dim=-2), S(())),
+)(flatten)
+register(
+    "unflatten",
+    lambda lib, x, **kw: x.unflatten(kw["dim"], kw["sizes"]),
+    (S((2, 6), dim=1, sizes=(2, 3)), S((2, 6), dim=-1, sizes=(-1, 2)), S((4,), dim=0, sizes=(4,))),
+)(unflatten)
+register(
+    "ravel",
+    lambda lib, x: lib.ravel(x.transpose(0, 1)),
+    (S((3, 4)), S((2, 3, 4))),
+)(ravel)
+register(
+    "movedim",
+    lambda lib, x, **kw: lib.movedim(x, kw["source"], kw["destination"]),
+    (
+        S((2, 3, 4), source=0, destination=-1),
+        S((2, 3, 4), source=(0, 1), destination=(2, 0)),
+        S((3,), source=0, destination=0),
+    ),
+)(movedim)
+register(
+    "T",
+    lambda lib, x: x.T,
+    (S((3, 4)), S((2, 3, 4))),
+)(_T)
+register("mT", lambda lib, x: x.mT, (S((3, 4)), S((2, 3, 4))))(_mT)
+register("t", lambda lib, x: x.t(), (S((3, 4)), S((4,)), S(())))(t)
+register(
+    "view",
+    lambda lib, x, **kw: x.view(kw["shape"]),
+    (S((3, 4), shape=(2, 6)), S((3, 4), shape=(-1,)), S((), shape=(1,))),
+)(view)
+register(
+    "expand_as",
+    lambda lib, x, y: x.expand_as(y),
+    (S((3, 1), (3, 4)), S((4,), (2, 3, 4)), S((), (2,))),
+)(expand_as)
+register(
+    "broadcast_to",
+    lambda lib, x, **kw: lib.broadcast_to(x, kw["size"]),
+    (S((3, 1), size=(2, 3, 4)), S((), size=(2,)), S((1, 4), size=(-1, 4))),
+)(broadcast_to)
+register(
+    "broadcast_tensors",
+    lambda lib, *xs: lib.broadcast_tensors(*xs),
+    (S((3, 1), (4,)), S((), (2, 3), (3,)), S((2, 3), (2, 3))),
+)(broadcast_tensors)
+register(
+    "repeat",
+    lambda lib, x, **kw: x.repeat(*kw["sizes"]),
+    (S((2, 3), sizes=(2, 3)), S((3,), sizes=(2, 1, 2)), S((), sizes=(3,)), S((2, 3), sizes=(1, 1))),
+)(repeat)
+register(
+    "tile",
+    lambda lib, x, **kw: lib.tile(x, kw["dims"]),
+    (S((2, 3), dims=(2,)), S((3,), dims=(2, 2)), S((2, 3), dims=(1, 2, 1))),
+)(tile)
+register("fliplr", lambda lib, x: lib.fliplr(x), (S((3, 4)), S((2, 3, 4))))(fliplr)
+register("flipud", lambda lib, x: lib.flipud(x), (S((3, 4)), S((5,))))(flipud)
+register(
+    "roll",
+    lambda lib, x, **kw: lib.roll(x, **kw),
+    (
+        S((5,), shifts=2),
+        S((3, 4), shifts=1),
+        S((3, 4), shifts=(1, -1), dims=(0, 1)),
+        S((3, 4), shifts=7, dims=-1),
+        S((3, 4), shifts=0, dims=0),
+    ),
+)(roll)
+register(
+    "atleast_3d",
+    lambda lib, *xs: lib.atleast_3d(*xs),
+    (S(()), S((3,)), S((2, 3), (3,))),
+)(atleast_3d)
+
+__all__ = [
+    "adjoint",
+    "atleast_1d",
+    "atleast_2d",
+    "atleast_3d",
+    "broadcast_shapes",
+    "broadcast_tensors",
+    "broadcast_to",
+    "flatten",
+    "flip",
+    "fliplr",
+    "flipud",
+    "movedim",
+    "permute",
+    "ravel",
+    "reshape",
+    "roll",
+    "squeeze",
+    "t",
+    "tile",
+    "transpose",
+    "unflatten",
+    "unsqueeze",
+]
+ALIASES = {"swapaxes": transpose, "swapdims": transpose, "moveaxis": movedim}
 TENSOR_METHODS = {
-    **{name: globals()[name] for name in __all__},
+    **{name: globals()[name] for name in __all__ if not name.startswith(("atleast", "broadcast_"))},
     **ALIASES,
+    "broadcast_to": broadcast_to,
+    "flip": _flip_method,
     "view": view,
     "expand": expand,
     "expand_as": expand_as,
+    "repeat": repeat,
+    "tile": lambda self, *dims: tile(self, dims[0] if len(dims) == 1 else dims),
+    "mH": property(_mT),
+    "mT": property(_mT),
+    "H": property(_H),
+    "T": property(_T),
     "view_as": lambda self, other: view(self, other.shape),
     "reshape_as": lambda self, other: reshape(self, other.shape),
 }
