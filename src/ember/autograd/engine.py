@@ -197,10 +197,11 @@ def _call_node(node, buf):
     if node._n_outputs > 1 and node._materialize:
         from ember import ops
 
+        like = next(g for g in buf if g is not None)  # zeros go on the same device
         for k, g in enumerate(buf):
             if g is None and node._out_meta[k] is not None:
                 shape, np_dtype = node._out_meta[k]
-                buf[k] = ops.zeros(shape, dtype=np_dtype)
+                buf[k] = ops.zeros(shape, dtype=np_dtype, device=like.device)
     fn = node._fn
     if _state.anomaly:
         from ember.autograd.anomaly import run_checked

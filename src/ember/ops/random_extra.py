@@ -1,0 +1,190 @@
+"""Index grids and sampling: tril_indices, triu_indices, meshgrid, bernoulli, multinomial.
+
+Random draws come from an ember.Generator (the global one by default) on the host, and are
+then moved to the input's device, so a seed gives the same numbers on every device.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from ember import _backend, _random
+from ember._dtype import int64, to_dtype
+from ember._tensor import Tensor
+from ember.ops._table import S, register
+
+
+def _host():
+    return _backend.module_for(_backend.CPU)
+
+
+def _on(array, device):
+    return Tensor._make(_backend.to_device(array, _backend.Device(device)))
+
+
+# --- index grids ---
+def _triangle_indices(which, row, col, offset, dtype, device):
+    if row < 0 or col < 0:
+        raise RuntimeError(f"{which}: row and col must be non-negative, got row={row}, col={col}")
+    xp = _host()
+    rows, cols = getattr(xp, which)(row, offset, col)
+    dtype = to_dtype(dtype) if dtype is not None else int64
+    if dtype not in (int64, to_dtype("int32")):
+        raise RuntimeError(f"\"{which}\" not implemented for '{dtype.name}'")
+    return _on(xp.stack([rows, cols]).astype(dtype.np), device or "cpu")
+
+
+def tril_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    """Same as torch.tril_indices: a 2 x N tensor of the lower triangle's (row, col) indices."""
+    return _triangle_indices("tril_indices", row, col, offset, dtype, device)
+
+
+def triu_indices(row, col, offset=0, *, dtype=None, device=None, layout=None):
+    """Same as torch.triu_indices: a 2 x N tensor of the upper triangle's (row, col) indices."""
+    return _triangle_indices("triu_indices", row, col, offset, dtype, device)
+
+
+def meshgrid(*tensors, indexing=None):
+    """Same as torch.meshgrid: broadcast views of 0-D/1-D tensors ('ij' or 'xy' indexing)."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing is None:
+        warnings.warn(
+            "torch.meshgrid: in an upcoming release, it will be required to pass the indexing "
+            "argument.",
+            UserWarning,
+            stacklevel=2,
+        )
+        indexing = "ij"
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError(
+            f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: {indexing}'
+        )
+    if not tensors:
+        raise RuntimeError("meshgrid expects a non-empty TensorList")
+    for t in tensors:
+        if t._data.ndim > 1:
+            raise RuntimeError(
+                "torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got: "
+                f"{t._data.ndim}D"
+            )
+        if t._data.dtype != tensors[0]._data.dtype or t.device != tensors[0].device:
+            raise RuntimeError(
+                "meshgrid expects all tensors to have the same dtype and device, but got "
+                f"{tensors[0].dtype} on {tensors[0].device} and {t.dtype} on {t.device}"
+            )
+    sizes = [t.numel() for t in tensors]
+    order = list(range(len(tensors)))
+    if indexing == "xy" and len(tensors) >= 2:  # x varies along columns: swap the first two
+        order[0], order[1] = 1, 0
+    shape = tuple(sizes[order[d]] for d in range(len(tensors)))
+    grids = []
+    for i, t in enumerate(tensors):
+        position = order.index(i)
+        view = [1] * len(tensors)
+        view[position] = sizes[i]
+        grids.append(t.reshape(view).expand(shape))
+    return tuple(grids)
+
+
+# --- sampling ---
+def _probabilities(input, p, op):
+    """The probabilities as a host array of input's shape, checked to lie in [0, 1]."""
+    xp = _host()
+    if p is None:
+        probs = _backend.to_host(input._data)
+    elif isinstance(p, Tensor):
+        probs = xp.broadcast_to(_backend.to_host(p._data), input.shape)
+    else:
+        if not 0 <= p <= 1:
+            raise RuntimeError(f"{op} expects p to be in [0, 1], but got p={p}")
+        probs = xp.full(input.shape, p)
+    if probs.size and not ((probs >= 0) & (probs <= 1)).all():
+        raise RuntimeError(f"{op}: Expected p_in >= 0 && p_in <= 1 to be true, but got false.")
+    return probs
+
+
+def _draw_bernoulli(input, p, generator, op):
+    probs = _probabilities(input, p, op)
+    sample = _random.rng(generator).random(input.shape) < probs
+    dtype = input._data.dtype if input._data.dtype.kind == "f" else "float32"
+    return _on(sample.astype(dtype), input.device)
+
+
+def bernoulli(input, p=None, *, generator=None, out=None):
+    """Same as torch.bernoulli: 0/1 draws with probabilities `input` (or a number p).
+
+    The result carries no gradient (PyTorch's is zero).
+    """
+    if input._data.dtype.kind != "f" and p is None:
+        raise RuntimeError(
+            f"\"bernoulli_tensor_cpu_self_\" not implemented for '{input.dtype.name}'"
+        )
+    sample = _draw_bernoulli(input, p, generator, "bernoulli")
+    if out is not None:
+        out.copy_(sample)
+        return out
+    return sample
+
+
+def bernoulli_(self, p=0.5, *, generator=None):
+    """Same as torch.Tensor.bernoulli_: fill with 0/1 draws of probability p (number or tensor)."""
+    from ember.ops.inplace import apply_inplace
+
+    sample = _draw_bernoulli(self, p, generator, "bernoulli_").to(self.dtype)
+    return apply_inplace(self, lambda x: sample, (), "bernoulli_")
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
+    """Same as torch.multinomial: category indices drawn by the (unnormalized) weights in rows."""
+    if input._data.ndim not in (1, 2):
+        raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(
+            f"multinomial only supports floating-point dtypes for input, got: {input.dtype.name}"
+        )
+    n = input.shape[-1]
+    if num_samples <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
+    if not replacement and num_samples > n:
+        raise RuntimeError(
+            "cannot sample n_sample > prob_dist.size(-1) samples without replacement"
+        )
+    xp = _host()
+    weights = _backend.to_host(input._data).astype("float64").reshape(-1, n)
+    if not xp.isfinite(weights).all() or (weights < 0).any():
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    totals = weights.sum(axis=1)
+    if (totals <= 0).any():
+        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+    rng = _random.rng(generator)
+    if replacement:
+        rows = [rng.choice(n, size=num_samples, p=w / total) for w, total in zip(weights, totals)]
+        result = xp.stack(rows)
+    else:
+        # an exponential race: the k largest w_i / E_i (E_i ~ Exp(1)) are a weighted draw
+        # without replacement; zero weights lose every race and come last, as in PyTorch
+        keys = weights / rng.exponential(size=weights.shape)
+        result = xp.argsort(-keys, axis=1, kind="stable")[:, :num_samples]
+    result = result.astype("int64")
+    if input._data.ndim == 1:
+        result = result[0]
+    sample = _on(result, input.device)
+    if out is not None:
+        out.copy_(sample)
+        return out
+    return sample
+
+
+register(
+    "meshgrid",
+    lambda lib, *ts, **kw: lib.meshgrid(*ts, **kw),
+    (S((3,), (4,), indexing="ij"), S((3,), (4,), (2,), indexing="xy"), S((), (3,), indexing="xy")),
+)(meshgrid)
+
+__all__ = ["bernoulli", "meshgrid", "multinomial", "tril_indices", "triu_indices"]
+TENSOR_METHODS = {
+    "bernoulli": bernoulli,
+    "bernoulli_": bernoulli_,
+    "multinomial": multinomial,
+}
