@@ -283,10 +283,17 @@ class ReluGrad(Primitive):
 
 
 tanh = unary("tanh", lambda xp, x: xp.tanh(x), lambda _x, out, grad: TanhGrad.apply(out, grad))
-# sigmoid(x) = (1 + tanh(x/2)) / 2: one transcendental, and no overflow for large |x|
+
+
+def _sigmoid(xp, x):
+    # 1 / (1 + exp(-x)) keeps full relative precision for very negative x; where exp(-x)
+    # overflows to inf the result is 0, which is what sigmoid rounds to there anyway
+    return 1 / (1 + xp.exp(-x))
+
+
 sigmoid = unary(
     "sigmoid",
-    lambda xp, x: xp.tanh(x * 0.5) * 0.5 + 0.5,
+    _sigmoid,
     lambda _x, out, grad: SigmoidGrad.apply(out, grad),
 )
 # relu'(0) = 0, as PyTorch; samples keep away from the kink
@@ -377,7 +384,7 @@ class Where(Primitive):
 def where(condition, input=None, other=None, *, out=None):
     """Same as torch.where: pick from input where condition holds, else from other."""
     if input is None and other is None:
-        from ember.ops.indexing import nonzero
+        from ember.ops.scatter import nonzero
 
         return nonzero(condition, as_tuple=True)
     if not isinstance(condition, Tensor) or condition._data.dtype.kind != "b":

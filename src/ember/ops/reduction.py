@@ -1,15 +1,26 @@
-"""Reductions: sum, mean, and sum_to_size (the engine's unbroadcast)."""
+"""Reductions: sum, mean, prod, var/std, logsumexp, max/min, cumulative ops, sorting.
+
+Selections (max/min with dim, sort, topk, kthvalue, median with dim) index the input with the
+chosen positions, so the gradient goes to exactly those elements, as PyTorch.
+"""
 
 from __future__ import annotations
 
 import builtins
+import math
+import warnings
 
-from ember._backend import array_module
+from ember._backend import array_module, is_scalar_result, scalar_to_array
 from ember._tensor import Tensor
+from ember.autograd.grad_mode import _state
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import keepdim_shape, normalize_dim, normalize_dims
 from ember.ops._table import S, register
+from ember.ops.convert import cast
 from ember.ops.creation import arange
+from ember.ops.indexing import GetItem
+from ember.ops.pointwise import exp, log, sqrt, where
+from ember.ops.pointwise_extra import finish, floating, isnan, maximum, minimum, quiet
 
 REDUCE = (
     S((3, 4)),
@@ -214,34 +225,37 @@ def argmin(input, dim=None, keepdim=False):
     return _arg_extreme(input, dim, keepdim, "argmin")
 
 
-def _select_along(input, indices, dim, keepdim):
-    """values = input at `indices` along dim; the gradient goes to that element only."""
-    d = normalize_dim(dim, input._data.ndim, "max") if input._data.ndim else 0
-    idx = indices if keepdim or not input._data.ndim else indices.unsqueeze(d)
-    if not input._data.ndim:
-        return input * 1
-    positions = arange(input._data.shape[d], device=input.device).reshape(
-        (-1,) + (1,) * (input._data.ndim - d - 1)
+def take_along(input, indices, dim):
+    """input's values at `indices` (an int64 array shaped like input, with any size along dim)
+    along dim; the gradient goes back to exactly those elements."""
+    if input._data.ndim == 0:
+        return GetItem.apply(input, ())
+    xp = array_module(indices)
+    index = tuple(
+        indices if k == dim else xp.arange(n).reshape((n,) + (1,) * (indices.ndim - k - 1))
+        for k, n in enumerate(indices.shape)
     )
-    one_hot = positions == idx
-    values = (input * one_hot).sum(d, keepdim=True)
-    return values if keepdim else values.squeeze(d)
+    return GetItem.apply(input, index)
+
+
+def _squeezed(result, dim, keepdim, ndim):
+    return result if keepdim or ndim == 0 else result.squeeze(dim)
 
 
 def _max_min(input, dim, keepdim, other, which):
     if isinstance(dim, Tensor) and other is None:
         dim, other = None, dim
     if other is not None:
-        from ember.ops.pointwise_extra import maximum, minimum
-
         return maximum(input, other) if which == "max" else minimum(input, other)
     if dim is None:
         return amax(input) if which == "max" else amin(input)
-    indices = _arg_extreme(input, dim, keepdim, "argmax" if which == "max" else "argmin")
-    values = _select_along(input, indices, dim, keepdim)
+    ndim = input._data.ndim
+    d = normalize_dim(dim, ndim, which)
+    indices = _arg_extreme(input, d, True, "argmax" if which == "max" else "argmin")
+    values = take_along(input, indices._data, d)
     if not values.requires_grad:
         values = Tensor._make(values._data)
-    return ValuesIndices(values, indices)
+    return ValuesIndices(_squeezed(values, d, keepdim, ndim), _squeezed(indices, d, keepdim, ndim))
 
 
 def max(input, dim=None, keepdim=False, *, other=None, out=None):  # noqa: A001
@@ -270,6 +284,503 @@ def any(input, dim=None, keepdim=False):  # noqa: A001
     )
 
 
-__all__ = ["all", "amax", "amin", "any", "argmax", "argmin", "max", "mean", "min", "sum"]
-TENSOR_METHODS = {name: globals()[name] for name in __all__}
+def _dims(dim, ndim, op):
+    """normalize_dims, where a 0-d tensor takes dim 0 or -1 and has nothing to reduce."""
+    if ndim == 0:
+        if dim is not None:
+            for d in dim if isinstance(dim, (tuple, list)) else (dim,):
+                normalize_dim(d, 0, op)
+        return ()
+    return normalize_dims(dim, ndim, op)
+
+
+def _count(shape, dims):
+    return math.prod(shape[d] for d in dims)
+
+
+def _int_result(input, dtype):
+    """Integer and bool inputs accumulate in int64, as PyTorch; dtype= casts first."""
+    if dtype is not None:
+        return cast(input, dtype)
+    if input._data.dtype.kind in "biu" and input._data.dtype.name != "int64":
+        return cast(input, "int64")
+    return input
+
+
+def _sqrt0(x):
+    """sqrt with a zero (sub)gradient at 0, as PyTorch's std and 2-norm."""
+    zero = x == 0
+    return where(zero, 0.0, sqrt(where(zero, 1.0, x)))
+
+
+# --- prod ---
+@register(
+    "prod",
+    lambda lib, x, **kw: x.prod(**kw),
+    (S((3, 4)), S((3, 4), dim=1), S((2, 3, 4), dim=-1, keepdim=True), S(()), S((), dim=0))
+    + (S((2, 0, 3), dim=1),),
+)
+class Prod(Primitive):
+    """The product; its gradient handles zeros exactly (one zero, or several), as PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x, dims, keepdim):
+        ctx.dims, ctx.keepdim = dims, keepdim
+        out = x.prod(axis=dims, keepdims=keepdim)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        dims = ctx.dims
+        if not ctx.keepdim:
+            shape = keepdim_shape(x.shape, dims)
+            grad, out = grad.reshape(shape), out.reshape(shape)
+        zero = x == 0
+        if not zero.any():
+            return grad * out / x, None, None
+        if _state.enabled:  # a graph for higher derivatives: a division-free formula
+            return grad * _product_of_others(x, dims), None, None
+        # a lone zero gets the product of the others; everything else in its slice gets 0
+        zeros_in_slice = zero.sum(dims, keepdim=True)
+        nonzero = where(zero, 1.0, x)
+        others = Prod.apply(nonzero, dims, True)
+        gx = where(
+            zeros_in_slice == 0,
+            grad * out / nonzero,
+            where(zero & (zeros_in_slice == 1), grad * others, 0.0),
+        )
+        return gx, None, None
+
+
+def _product_of_others(x, dims):
+    """prod_{k != i} x_k over dims, as (product before i) * (product after i): no division."""
+    shape = x.shape
+    if len(dims) != 1:
+        x, d = x.reshape(-1), 0
+    else:
+        d = dims[0]
+    n = x.shape[d]
+    xp = array_module(x._data)
+    position = arange(n, device=x.device).reshape((n,) + (1,) * (x.ndim - d - 1))
+    lead = (slice(None),) * d
+    previous = GetItem.apply(x, lead + (xp.maximum(xp.arange(n) - 1, 0),))
+    before = Cumprod.apply(where(position == 0, 1.0, previous), d)
+    following = GetItem.apply(x, lead + (xp.minimum(xp.arange(n) + 1, n - 1),))
+    after = _flip(Cumprod.apply(_flip(where(position == n - 1, 1.0, following), d), d), d)
+    return (before * after).reshape(shape)
+
+
+def prod(input, dim=None, keepdim=False, *, dtype=None):
+    """Same as torch.prod (dim an int or None; integers multiply in int64)."""
+    if dim is not None and not isinstance(dim, int):
+        raise TypeError(f"prod(): argument 'dim' must be int, not {type(dim).__name__}")
+    x = _int_result(input, dtype)
+    return Prod.apply(x, _dims(dim, x._data.ndim, "prod"), keepdim and dim is not None)
+
+
+# --- cumulative sums and products ---
+def _flip(t, d):
+    return GetItem.apply(t, (slice(None),) * d + (slice(None, None, -1),))
+
+
+def _reverse_cumsum(t, d):
+    return _flip(Cumsum.apply(_flip(t, d), d), d)
+
+
+CUMULATIVE = (S((3, 4), dim=1), S((3, 4), dim=0), S((2, 3, 4), dim=-2), S((), dim=0))
+CUMULATIVE += (S((0, 3), dim=1),)
+
+
+@register("cumsum", lambda lib, x, **kw: x.cumsum(**kw), CUMULATIVE)
+class Cumsum(Primitive):
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        if x.ndim == 0:
+            return x.copy()
+        return array_module(x).cumsum(x, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        if grad.ndim == 0:
+            return grad, None
+        return _reverse_cumsum(grad, ctx.dim), None
+
+
+@register("cumprod", lambda lib, x, **kw: x.cumprod(**kw), CUMULATIVE)
+class Cumprod(Primitive):
+    """Running products; the gradient handles zeros exactly (only the first zero matters)."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        out = x.copy() if x.ndim == 0 else array_module(x).cumprod(x, axis=dim)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        d = ctx.dim
+        if x.ndim == 0:
+            return grad, None
+        zero = x == 0
+        if not zero.any():
+            return _reverse_cumsum(grad * out, d) / x, None
+        if _state.enabled:  # a graph for higher derivatives: PyTorch's O(n^2) formula too
+            return _cumprod_grad_quadratic(x, grad, d), None
+        n = x.shape[d]
+        position = arange(n, device=x.device).reshape((n,) + (1,) * (x.ndim - d - 1))
+        first = where(zero.any(d, keepdim=True), zero.argmax(d, keepdim=True), n)
+        before, at = position < first, position == first
+        # before the first zero: sum_{j >= i} grad_j out_j / x_i over the nonzero outputs
+        g_before = _reverse_cumsum(where(before, grad * out, 0.0), d) / where(before, x, 1.0)
+        # at it: sum_{j >= z} grad_j * (product of x_k, k <= j, k != z); after it: zero
+        skipping = Cumprod.apply(where(at, 1.0, x), d)
+        g_at = where(position >= first, grad * skipping, 0.0).sum(d, keepdim=True)
+        return where(before, g_before, where(at, g_at, 0.0)), None
+
+
+def _cumprod_grad_quadratic(x, grad, d):
+    """sum_{j >= i} grad_j * prod_{k <= j, k != i} x_k, with no division (for any zeros)."""
+    n = x.shape[d]
+    xt, gt = x.transpose(d, -1), grad.transpose(d, -1)
+    row = arange(n, device=x.device).reshape(n, 1)
+    col = row.reshape(1, n)
+    diagonal, upper = row == col, row <= col
+    # row i holds x with x_i replaced by 1; its running product is prod_{k <= j, k != i} x_k
+    skipping = Cumprod.apply(where(diagonal, 1.0, xt.unsqueeze(-2)), xt.ndim)
+    g = where(upper, skipping * gt.unsqueeze(-2), 0.0).sum(-1)
+    return g.transpose(d, -1)
+
+
+def cumsum(input, dim, *, dtype=None, out=None):
+    """Same as torch.cumsum (integers accumulate in int64)."""
+    x = _int_result(input, dtype)
+    return finish(Cumsum.apply(x, normalize_dim(dim, x._data.ndim, "cumsum")), out)
+
+
+def cumprod(input, dim, *, dtype=None, out=None):
+    """Same as torch.cumprod (integers accumulate in int64)."""
+    x = _int_result(input, dtype)
+    return finish(Cumprod.apply(x, normalize_dim(dim, x._data.ndim, "cumprod")), out)
+
+
+def _cumulative_(fn, name):
+    def method(self, dim, *, dtype=None):
+        from ember.ops.inplace import apply_inplace
+
+        return apply_inplace(self, lambda x: fn(x, dim, dtype=dtype), (), f"{name}_")
+
+    method.__name__ = method.__qualname__ = f"{name}_"
+    method.__doc__ = f"Same as torch.Tensor.{name}_."
+    return method
+
+
+# --- variance, standard deviation, logsumexp ---
+def _var_mean(op, input, dim, unbiased, keepdim, correction):
+    if isinstance(dim, bool):  # var(x, True): the legacy unbiased flag in dim's place
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{op}(): pass either unbiased or correction, not both")
+    if correction is None:
+        correction = 0 if unbiased is False else 1
+    if input._data.dtype.kind != "f":
+        raise RuntimeError("std and var only support floating point and complex dtypes")
+    dims = _dims(dim, input._data.ndim, op)
+    mu = mean(input, dims, keepdim=True)
+    diff = input - mu
+    total = sum(diff * diff, dims, keepdim)
+    dof = builtins.max(0, _count(input._data.shape, dims) - correction)
+    if dof == 0:
+        warnings.warn(
+            f"{op}(): degrees of freedom is <= 0. Correction should be strictly less than the "
+            "reduction factor (input numel divided by output numel).",
+            UserWarning,
+            stacklevel=3,
+        )
+        with quiet(array_module(total._data)):
+            variance = total * math.inf  # 0/0 = nan and x/0 = inf, as PyTorch
+    else:
+        variance = total / dof
+    return variance, (mu if keepdim else mu.reshape(variance.shape))
+
+
+_VAR_SAMPLES = (
+    S((3, 4)),
+    S((3, 4), dim=1),
+    S((2, 3, 4), dim=(0, 2), keepdim=True),
+    S((3, 4), dim=-1, correction=0),
+    S((3, 4), unbiased=False),
+    S((5,), dim=0, correction=2),
+)
+
+
+@register("var", lambda lib, x, **kw: x.var(**kw), _VAR_SAMPLES)
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
+    """Same as torch.var (correction=1 by default; unbiased= is the legacy spelling)."""
+    return finish(_var_mean("var", input, dim, unbiased, keepdim, correction)[0], out)
+
+
+@register("std", lambda lib, x, **kw: x.std(**kw), _VAR_SAMPLES)
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
+    """Same as torch.std (a zero gradient where the std is 0, as PyTorch)."""
+    return finish(_sqrt0(_var_mean("std", input, dim, unbiased, keepdim, correction)[0]), out)
+
+
+@register("var_mean", lambda lib, x, **kw: lib.var_mean(x, **kw), _VAR_SAMPLES[1:3])
+def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Same as torch.var_mean: (var, mean)."""
+    return _var_mean("var_mean", input, dim, unbiased, keepdim, correction)
+
+
+@register("std_mean", lambda lib, x, **kw: lib.std_mean(x, **kw), _VAR_SAMPLES[1:3])
+def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Same as torch.std_mean: (std, mean)."""
+    variance, mu = _var_mean("std_mean", input, dim, unbiased, keepdim, correction)
+    return _sqrt0(variance), mu
+
+
+@register(
+    "logsumexp",
+    lambda lib, x, **kw: x.logsumexp(**kw),
+    (S((3, 4), dim=1), S((2, 3, 4), dim=(0, 2), keepdim=True), S((3, 4), dim=-1, keepdim=True))
+    + (S((), dim=0), S((0, 3), dim=0)),
+)
+def logsumexp(input, dim, keepdim=False, *, out=None):
+    """Same as torch.logsumexp, shifted by the max so that no exp overflows."""
+    x = floating(input, "logsumexp")
+    data = x._data
+    dims = _dims(dim, data.ndim, "logsumexp")
+    xp = array_module(data)
+    if _count(data.shape, dims) == 0:  # the log of an empty sum
+        return finish(sum(x, dims, keepdim) - math.inf, out)
+    shift = data.max(axis=dims, keepdims=True)
+    if is_scalar_result(shift):  # a 0-d input
+        shift = scalar_to_array(shift, data.__class__)
+    shift[xp.isinf(shift)] = 0  # a slice of -inf (or one holding +inf) needs no shift
+    shift = Tensor._make(shift)
+    with quiet(xp):
+        result = log(sum(exp(x - shift), dims, keepdim=True)) + shift
+    if not keepdim:
+        result = result.reshape(tuple(n for k, n in enumerate(data.shape) if k not in dims))
+    return finish(result, out)
+
+
+def _type_word(t):
+    return {"int64": "Long", "int32": "Int", "bool": "Bool"}.get(
+        t.dtype.name, t.dtype.name.capitalize()
+    )
+
+
+def nansum(input, dim=None, keepdim=False, *, dtype=None):
+    """Same as torch.nansum: the sum with NaN counted as zero."""
+    if input._data.dtype.kind == "f":
+        input = where(isnan(input), 0.0, input)
+    return sum(input, dim, keepdim, dtype=dtype)
+
+
+def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    """Same as torch.nanmean: the mean of the non-NaN values."""
+    if input._data.dtype.kind != "f":
+        raise RuntimeError(
+            "nanmean(): expected input to have floating point or complex dtype but got "
+            f"{_type_word(input)}"
+        )
+    count = sum(~isnan(input), dim, keepdim)
+    return finish(nansum(input, dim, keepdim, dtype=dtype) / count, out)
+
+
+register("nansum", lambda lib, x, **kw: x.nansum(**kw), (S((3, 4)), S((3, 4), dim=1)))(nansum)
+register("nanmean", lambda lib, x, **kw: x.nanmean(**kw), (S((3, 4)), S((3, 4), dim=-1)))(nanmean)
+register(
+    "max_dim",
+    lambda lib, x, **kw: x.max(**kw),
+    (S((3, 4), dim=1), S((2, 3, 4), dim=-1, keepdim=True), S((), dim=0)),
+)(max)
+register("min_dim", lambda lib, x, **kw: x.min(**kw), (S((3, 4), dim=0), S((3, 4), dim=-2)))(min)
+
+
+# --- sorting and order statistics ---
+def _sort_indices(data, d, descending):
+    """Stable argsort along d (NaN sorts as the largest value, as PyTorch)."""
+    xp = array_module(data)
+    if data.ndim == 0:
+        return xp.zeros((), dtype="int64")
+    stable = {"kind": "stable"} if xp.__name__ == "numpy" else {}  # CuPy always sorts stably
+    if not descending:
+        return xp.argsort(data, axis=d, **stable).astype("int64", copy=False)
+    # stable and descending: sort the reversed array, reverse the order, map positions back
+    n = data.shape[d]
+    ascending = xp.argsort(xp.flip(data, axis=d), axis=d, **stable)
+    return ((n - 1) - xp.flip(ascending, axis=d)).astype("int64", copy=False)
+
+
+def _select(input, indices, d):
+    values = take_along(input, indices, d)
+    if not values.requires_grad:
+        values = Tensor._make(values._data)
+    return ValuesIndices(values, Tensor._make(indices))
+
+
+SORT_SAMPLES = (S((3, 4)), S((3, 4), dim=0), S((2, 3, 4), dim=1, descending=True), S(()))
+SORT_SAMPLES += (S((0, 3), dim=0),)
+
+
+@register("sort", lambda lib, x, **kw: x.sort(**kw), SORT_SAMPLES)
+def sort(input, dim=-1, descending=False, *, stable=False, out=None):
+    """Same as torch.sort: (values, indices); always stable."""
+    d = normalize_dim(dim, input._data.ndim, "sort")
+    return _select(input, _sort_indices(input._data, d, descending), d)
+
+
+def argsort(input, dim=-1, descending=False, *, stable=False):
+    """Same as torch.argsort (always stable)."""
+    d = normalize_dim(dim, input._data.ndim, "argsort")
+    return Tensor._make(_sort_indices(input._data, d, descending))
+
+
+@register("msort", lambda lib, x: lib.msort(x), (S((3, 4)), S((5,))))
+def msort(input, *, out=None):
+    """Same as torch.msort: sorted along dim 0."""
+    return finish(sort(input, 0).values, out)
+
+
+def _size_along(input, d):
+    return input._data.shape[d] if input._data.ndim else 1
+
+
+@register(
+    "topk",
+    lambda lib, x, **kw: x.topk(**kw),
+    (S((3, 4), k=2), S((3, 4), k=3, dim=0, largest=False), S((2, 3, 4), k=1, dim=-2), S((), k=1)),
+)
+def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):  # noqa: A002
+    """Same as torch.topk: the k largest (or smallest) values along dim, in order."""
+    d = normalize_dim(-1 if dim is None else dim, input._data.ndim, "topk")
+    if not 0 <= k <= _size_along(input, d):
+        raise RuntimeError("selected index k out of range")
+    order = _sort_indices(input._data, d, largest)
+    return _select(input, order[(slice(None),) * d + (slice(0, k),)] if order.ndim else order, d)
+
+
+@register(
+    "kthvalue",
+    lambda lib, x, **kw: x.kthvalue(**kw),
+    (S((3, 4), k=2), S((2, 3, 4), k=3, dim=1, keepdim=True), S((), k=1)),
+)
+def kthvalue(input, k, dim=-1, keepdim=False, *, out=None):
+    """Same as torch.kthvalue: the k-th smallest value (1-based) along dim, and its index."""
+    ndim = input._data.ndim
+    d = normalize_dim(-1 if dim is None else dim, ndim, "kthvalue")
+    if not 1 <= k <= _size_along(input, d):
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
+    order = _sort_indices(input._data, d, False)
+    indices = order[(slice(None),) * d + (slice(k - 1, k),)] if ndim else order
+    values, indices = _select(input, indices, d)
+    return ValuesIndices(_squeezed(values, d, keepdim, ndim), _squeezed(indices, d, keepdim, ndim))
+
+
+def _median_position(xp, data, d, n, ignore_nan):
+    """Where the (lower) median sits in sorted order: NaN propagates unless ignored."""
+    if data.dtype.kind != "f":
+        return (n - 1) // 2
+    nans = xp.isnan(data).sum(axis=d, keepdims=True)
+    if ignore_nan:
+        return xp.maximum((n - nans - 1) // 2, 0)
+    return xp.where(nans > 0, n - nans, (n - 1) // 2)
+
+
+@register(
+    "median",
+    lambda lib, x, **kw: x.median(**kw),
+    (S((3, 4)), S((5,)), S(()), S((3, 4), dim=1), S((2, 3, 4), dim=-1, keepdim=True)),
+)
+@register("nanmedian", lambda lib, x, **kw: x.nanmedian(**kw), (S((3, 4)), S((3, 4), dim=0)))
+class Median(Primitive):
+    """The lower median of all elements; ties share the gradient evenly, as PyTorch."""
+
+    @staticmethod
+    def forward(ctx, x, ignore_nan):
+        xp = array_module(x)
+        flat = x.reshape(-1)
+        if flat.size == 0:
+            out = xp.full((), math.nan, dtype=x.dtype)
+        else:
+            position = _median_position(xp, flat, 0, flat.size, ignore_nan)
+            out = xp.sort(flat)[int(xp.asarray(position).reshape(-1)[0])]
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        chosen = (x == out) | (isnan(x) & isnan(out))
+        return grad * chosen / chosen.sum(), None
+
+
+def _median(input, dim, keepdim, ignore_nan, op):
+    if dim is None:
+        return Median.apply(input, ignore_nan)
+    data = input._data
+    ndim = data.ndim
+    d = normalize_dim(dim, ndim, op)
+    n = _size_along(input, d)
+    if n == 0:
+        raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
+    xp = array_module(data)
+    order = _sort_indices(data, d, False)
+    if ndim:
+        position = _median_position(xp, data, d, n, ignore_nan)
+        shape = keepdim_shape(data.shape, (d,))
+        position = xp.broadcast_to(xp.asarray(position, dtype="int64"), shape)
+        order = xp.take_along_axis(order, position, axis=d)
+    values, indices = _select(input, order, d)
+    return ValuesIndices(_squeezed(values, d, keepdim, ndim), _squeezed(indices, d, keepdim, ndim))
+
+
+def median(input, dim=None, keepdim=False, *, out=None):
+    """Same as torch.median: the lower median; with dim, (values, indices). NaN propagates."""
+    return _median(input, dim, keepdim, False, "median")
+
+
+def nanmedian(input, dim=None, keepdim=False, *, out=None):
+    """Same as torch.nanmedian: the lower median of the non-NaN values."""
+    return _median(input, dim, keepdim, True, "nanmedian")
+
+
+__all__ = [
+    "all",
+    "amax",
+    "amin",
+    "any",
+    "argmax",
+    "argmin",
+    "argsort",
+    "cumprod",
+    "cumsum",
+    "kthvalue",
+    "logsumexp",
+    "max",
+    "mean",
+    "median",
+    "min",
+    "msort",
+    "nanmean",
+    "nanmedian",
+    "nansum",
+    "prod",
+    "sort",
+    "std",
+    "std_mean",
+    "sum",
+    "topk",
+    "var",
+    "var_mean",
+]
+TENSOR_METHODS = {name: globals()[name] for name in __all__ if name not in ("var_mean", "std_mean")}
 TENSOR_METHODS["sum_to_size"] = sum_to_size
+TENSOR_METHODS["cumsum_"] = _cumulative_(cumsum, "cumsum")
+TENSOR_METHODS["cumprod_"] = _cumulative_(cumprod, "cumprod")
