@@ -52,6 +52,7 @@ class Tensor:
         "_output_nr",
         "_vc",
         "_base",
+        "_view_of",
         "_hooks",
         "_accum",
         "_retains_grad",
@@ -81,7 +82,7 @@ class Tensor:
         self.grad_fn = grad_fn
         self._output_nr = output_nr
         self._vc = [0]
-        self._base = None
+        self._base = self._view_of = None
         self._hooks = None
         self._accum = None
         self._retains_grad = False
@@ -96,7 +97,7 @@ class Tensor:
         t.grad_fn = grad_fn
         t._output_nr = output_nr
         t._vc = [0]
-        t._base = t._hooks = t._accum = None
+        t._base = t._view_of = t._hooks = t._accum = None
         t._retains_grad = False
         return t
 

@@ -59,13 +59,36 @@ def test_inplace_on_non_leaf_records_its_gradient(torch):
             np.testing.assert_allclose(ours, x.grad.numpy())
 
 
-def test_inplace_on_view_of_graph_tensor_is_refused():
+def test_inplace_on_non_index_view_of_graph_tensor_is_refused():
     x = leaf([1.0, 2.0, 3.0])
     y = x * 1
-    v = y[1:]
+    v = y.view(1, 3)
     with pytest.raises(RuntimeError, match="view"):
         v.mul_(2)
     np.testing.assert_allclose(y.detach().numpy(), [1, 2, 3])
+
+
+def test_inplace_on_index_views_updates_the_base_gradient(torch):
+    results = []
+    for lib in (ember, torch):
+        x = lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=lib.float64, requires_grad=True)
+        w = lib.tensor([0.5, -1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        y = x * 2
+        y[:, 0] += 1
+        y[1].mul_(w)
+        v = y[0, 1:]
+        v *= 3
+        (y * y).sum().backward()
+        results.append([y.detach().numpy(), x.grad.numpy(), w.grad.numpy()])
+    for ours, theirs in zip(*results):
+        np.testing.assert_allclose(ours, theirs)
+
+
+def test_inplace_on_view_of_leaf_is_refused():
+    x = leaf([1.0, 2.0, 3.0])
+    with pytest.raises(RuntimeError, match="leaf Variable"):
+        x[1:].mul_(2)
+    np.testing.assert_allclose(x.detach().numpy(), [1, 2, 3])
 
 
 def test_views_share_the_version_counter():

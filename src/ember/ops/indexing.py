@@ -337,7 +337,10 @@ def getitem(input, index):
     if input._data.ndim == 0 and isinstance(index, int) and not isinstance(index, bool):
         return input._legacy_scalar_index(index)
     index = normalize_index(index, input)
-    return GetItem.apply(input, index)
+    out = GetItem.apply(input, index)
+    if out._base is not None:  # a view: remember how, so in-place ops on it can update input
+        out._view_of = (input, index)
+    return out
 
 
 def _put(input, index, value, accumulate=False):

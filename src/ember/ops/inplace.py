@@ -32,7 +32,7 @@ def check_inplace(tensor, others=()):
         raise RuntimeError(
             "a leaf Variable that requires grad is being used in an in-place operation."
         )
-    if tensor._base is not None:
+    if tensor._base is not None and tensor._view_of is None:
         raise RuntimeError(
             "ember does not support in-place operations that record autograd history on a "
             f"view (here a view of shape {list(tensor.shape)} of a tensor of shape "
@@ -81,17 +81,44 @@ def apply_inplace(tensor, fn, others=(), op="inplace"):
         return tensor
     before = Tensor._make(tensor._data, tensor._requires_grad, tensor.grad_fn, tensor._output_nr)
     result = fn(before)
+    if tensor._view_of is not None:
+        return _inplace_on_view(tensor, before, result, op)
     node = result.grad_fn
-    if node is not None and node._saved:  # backward needs the old value: keep a copy of it
-        node._saved = tuple(
-            (_copy_of(before), 0) if entry is not None and entry[0] is before else entry
-            for entry in node._saved
-        )
+    _keep_saved_copy(node, before)  # backward may need the old value
     _write(tensor, result, op)
     tensor._vc[0] += 1
     tensor.grad_fn, tensor._output_nr = node, result._output_nr
     tensor._requires_grad = result._requires_grad
     return tensor
+
+
+def _inplace_on_view(view, before, result, op):
+    """An in-place op on `view = base[index]` that records a graph: base takes the new values
+    through an index_put (so base's gradient is right), and the view becomes base[index] again.
+    """
+    from ember.ops.indexing import GetItem, IndexPut
+
+    base, index = view._view_of
+    _keep_saved_copy(result.grad_fn, before)
+    if result._data.shape != view._data.shape:
+        raise RuntimeError(
+            f"{op}: output with shape {list(view.shape)} doesn't match the broadcast shape "
+            f"{list(result.shape)}"
+        )
+    apply_inplace(base, lambda b: IndexPut.apply(b, result, index), (result,), op)
+    fresh = GetItem.apply(base, index)
+    view.grad_fn, view._output_nr = fresh.grad_fn, fresh._output_nr
+    view._requires_grad = fresh._requires_grad
+    return view
+
+
+def _keep_saved_copy(node, before):
+    """If `node` saved `before` (about to be overwritten), keep a copy of its values instead."""
+    if node is not None and node._saved:
+        node._saved = tuple(
+            (_copy_of(before), 0) if entry is not None and entry[0] is before else entry
+            for entry in node._saved
+        )
 
 
 def _copy_of(t):
