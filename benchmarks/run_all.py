@@ -21,9 +21,12 @@ UNITS = {"W3 1000 small ops": ("us/op", 1e6 / 1000)}
 def import_time(module: str) -> float:
     """Median wall time of `import module` in a fresh interpreter (seconds)."""
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    # as after `pip install`: bytecode is cached (a first run writes it)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-c", f"import {module}"], env=env, capture_output=True)
     runs = []
     for _ in range(5):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
         if out.returncode != 0:
             return float("nan")
         runs.append(float(out.stdout))
