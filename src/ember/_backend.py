@@ -74,6 +74,36 @@ class FakeCudaArray(numpy.ndarray):
 _fake_cuda = False
 
 
+def _as_fake(value):
+    """Results of NumPy calls made for the fake device, turned into fake-device arrays."""
+    if type(value) is numpy.ndarray:
+        return value.view(FakeCudaArray)
+    if isinstance(value, tuple):
+        items = [_as_fake(v) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    return value
+
+
+class _FakeCudaProxy:
+    """numpy (or one of its functions or submodules), standing in for cupy on the fake device:
+    every array it returns is a FakeCudaArray, as cupy's would be cupy arrays."""
+
+    def __init__(self, target):
+        self._target = target
+
+    def __getattr__(self, name):
+        attr = getattr(self._target, name)
+        if isinstance(attr, type) or not (callable(attr) or hasattr(attr, "__path__")):
+            return attr  # dtypes, classes and constants pass through
+        return _FakeCudaProxy(attr)
+
+    def __call__(self, *args, **kwargs):
+        return _as_fake(self._target(*args, **kwargs))
+
+
+_FAKE_NUMPY = _FakeCudaProxy(numpy)
+
+
 def use_fake_cuda(enabled: bool = True) -> None:
     """Test hook: pretend a CUDA device exists, backed by `FakeCudaArray` (NumPy) arrays."""
     global _fake_cuda
@@ -94,6 +124,10 @@ def cuda_available() -> bool:
 
 def array_module(*arrays):
     """Return numpy or cupy, whichever owns these arrays."""
+    if _fake_cuda:
+        for a in arrays:
+            if isinstance(a, FakeCudaArray):
+                return _FAKE_NUMPY
     if cupy is not None:
         for a in arrays:
             if isinstance(a, cupy.ndarray):
@@ -176,7 +210,9 @@ def to_host(array):
 
 def module_for(device: Device):
     """The array module (numpy or cupy) that creates arrays on `device`."""
-    if device.type == "cuda" and not _fake_cuda:
+    if device.type == "cuda":
+        if _fake_cuda:
+            return _FAKE_NUMPY
         if not cuda_available():
             raise RuntimeError(CUDA_HELP)
         return cupy

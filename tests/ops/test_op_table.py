@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import ember
+from ember import _backend
 from ember.autograd import gradcheck, gradgradcheck
 from ember.ops import OPS, Primitive
 
@@ -120,3 +121,35 @@ def test_no_numpy_import_under_ops():
         )
     ]
     assert not offenders, f"ops must get their array module from ember._backend: {offenders}"
+
+
+@pytest.fixture
+def fake_cuda():
+    _backend.use_fake_cuda(True)
+    yield
+    _backend.use_fake_cuda(False)
+
+
+@pytest.mark.parametrize("spec, sample", CASES)
+def test_op_keeps_the_device(spec, sample, fake_cuda):
+    """On the (test-only) fake CUDA device every op's outputs and gradients stay on it."""
+    if spec.primitive is not None and spec.primitive.moves_device:
+        pytest.skip("this op moves tensors between devices")
+    arrays = sample_arrays(spec, sample)
+    cpu = ember_inputs(arrays)
+    gpu = [ember.tensor(a, dtype=ember.float64, device="cuda", requires_grad=True) for a in arrays]
+    outs_cpu, outs_gpu = call(spec, sample, ember, cpu), call(spec, sample, ember, gpu)
+    outs_cpu = outs_cpu if isinstance(outs_cpu, tuple) else (outs_cpu,)
+    outs_gpu = outs_gpu if isinstance(outs_gpu, tuple) else (outs_gpu,)
+    for o_cpu, o_gpu in zip(outs_cpu, outs_gpu):
+        assert o_gpu.device.type == "cuda", f"{spec.name} output left the device"
+        np.testing.assert_allclose(o_gpu.cpu().detach().numpy(), o_cpu.detach().numpy())
+    diff = [(c, g) for c, g in zip(outs_cpu, outs_gpu) if g.requires_grad]
+    if not diff:
+        return
+    grads_cpu = ember.autograd.grad([c.sum() for c, _ in diff], cpu, allow_unused=True)
+    grads_gpu = ember.autograd.grad([g.sum() for _, g in diff], gpu, allow_unused=True)
+    for g_cpu, g_gpu in zip(grads_cpu, grads_gpu):
+        if g_gpu is not None:
+            assert g_gpu.device.type == "cuda", f"{spec.name} gradient left the device"
+            np.testing.assert_allclose(g_gpu.cpu().numpy(), g_cpu.numpy())

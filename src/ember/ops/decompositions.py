@@ -86,19 +86,25 @@ def _safe_reciprocal(x):
 # Well-conditioned sample matrices, built inside `call` so that torch sees the same ones.
 def _shifted(lib, a):
     """a + 5I: diagonally dominant for the small samples, far from singular."""
-    return a + 5.0 * lib.eye(a.shape[-1], dtype=a.dtype)
+    return a + 5.0 * lib.eye(a.shape[-1], dtype=a.dtype, device=a.device)
+
+
+def _signs(lib, a):
+    """Column signs (1, -1, 1) that make the sample's determinant negative."""
+    return lib.tensor([1.0, -1.0, 1.0], dtype=a.dtype, device=a.device)
 
 
 def _spd(lib, a):
     """a a^T + nI: symmetric positive definite."""
     n = a.shape[-1]
-    return a @ a.transpose(-2, -1) + n * lib.eye(n, dtype=a.dtype)
+    return a @ a.transpose(-2, -1) + n * lib.eye(n, dtype=a.dtype, device=a.device)
 
 
 def _spread(lib, a):
     """A symmetric matrix with well-separated eigenvalues: (a + a^T)/2 + diag(0, 3, 6, ...)."""
     n = a.shape[-1]
-    return (a + a.transpose(-2, -1)) * 0.5 + lib.diag(lib.arange(n, dtype=a.dtype) * 3.0)
+    spread = lib.arange(n, dtype=a.dtype, device=a.device) * 3.0
+    return (a + a.transpose(-2, -1)) * 0.5 + lib.diag(spread)
 
 
 SQUARE = (S((3, 3)), S((2, 3, 3)), S((1, 1)))
@@ -180,7 +186,7 @@ def det(A, *, out=None):
 
 @register(
     "slogdet",
-    lambda lib, a: tuple(lib.linalg.slogdet(_shifted(lib, a) * lib.tensor([1.0, -1.0, 1.0]))),
+    lambda lib, a: tuple(lib.linalg.slogdet(_shifted(lib, a) * _signs(lib, a))),
     (S((3, 3)), S((2, 3, 3))),
 )
 class Slogdet(Primitive):
