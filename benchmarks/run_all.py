@@ -54,6 +54,7 @@ def main(argv=None):
     parser.add_argument("--inner", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="one round, one call (smoke run)")
     parser.add_argument("--only", help="run only workloads whose name contains this")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args(argv)
     rounds, inner = (1, 1) if args.quick else (args.rounds, args.inner)
     torch = try_import_torch()
@@ -70,7 +71,7 @@ def main(argv=None):
         if args.only and args.only not in name:
             continue
         try:
-            contenders = build(torch)
+            contenders = build(torch, device=args.device)
         except (AttributeError, ImportError, NotImplementedError) as e:
             print(f"{name:22s} skipped: {e}")
             continue
@@ -89,7 +90,7 @@ def main(argv=None):
             f"{ratios[0]:>12s} {ratios[1]:>12s}  ({unit})"
         )
         results[name] = times
-    if not args.quick:
+    if not args.quick and args.device == "cpu":
         t_ember, t_torch = import_time("ember"), import_time("torch")
         print(
             f"import time: ember {t_ember:.3f} s, torch {t_torch:.3f} s, "

@@ -59,17 +59,17 @@ def numpy_step(x, y, w1, w2):
     return step
 
 
-def contenders(torch="import"):
+def contenders(torch="import", device="cpu"):
     data = make_data()
     out = {}
-    ex, ey, ew1, ew2 = (ember.from_numpy(a.copy()) for a in data)
+    ex, ey, ew1, ew2 = (ember.from_numpy(a.copy()).to(device) for a in data)
     ew1.requires_grad_()
     ew2.requires_grad_()
     out["ember"] = ember_step(ember, ex, ey, ew1, ew2)
     if torch == "import":
         torch = try_import_torch()
     if torch is not None:
-        tx, ty, tw1, tw2 = (torch.from_numpy(a.copy()) for a in data)
+        tx, ty, tw1, tw2 = (torch.from_numpy(a.copy()).to(device) for a in data)
         tw1.requires_grad_()
         tw2.requires_grad_()
         for w in (tw1, tw2):
@@ -79,7 +79,8 @@ def contenders(torch="import"):
     for w in (ew1, ew2):
         (w * 1).sum().backward()
         w.grad.zero_()
-    out["numpy"] = numpy_step(*(a.copy() for a in data))
+    if device == "cpu":
+        out["numpy"] = numpy_step(*(a.copy() for a in data))
     return out
 
 

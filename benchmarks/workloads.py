@@ -11,19 +11,31 @@ import numpy as np
 from benchmarks import seed_mlp
 
 
-def w1_seed_mlp(torch, sizes=None):
+def _sync(lib, device):
+    """A step function's last act on a GPU: wait for the queued work (fair timing)."""
+    if device != "cpu":
+        lib.cuda.synchronize()
+
+
+def _with_floor(out, floor, device):
+    if device == "cpu":  # the hand-written NumPy floor runs on the CPU only
+        out["numpy"] = floor
+    return out
+
+
+def w1_seed_mlp(torch, device="cpu"):
     """W1: the seed notebook's two-layer net by hand (x.mm(w1).clamp(min=0).mm(w2))."""
-    return seed_mlp.contenders(torch)
+    return seed_mlp.contenders(torch, device)
 
 
-def w3_per_op(torch, n_ops=1000, size=16):
+def w3_per_op(torch, n_ops=1000, size=16, device="cpu"):
     """W3: a chain of n_ops small ops (add, mul by a number, tanh) on 16 elements, then backward."""
     import ember
 
     x0 = np.random.default_rng(0).standard_normal(size).astype(np.float32)
 
     def chain(lib):
-        x = lib.tensor(x0, requires_grad=True)
+        x = lib.tensor(x0, device=device, requires_grad=True)
 
         def step():
             y = x
@@ -32,6 +44,7 @@ def w3_per_op(torch, n_ops=1000, size=16):
                 y = y * 0.5
                 y = y.tanh()
             y.sum().backward()
+            _sync(lib, device)
 
         return step
 
@@ -52,8 +65,7 @@ def w3_per_op(torch, n_ops=1000, size=16):
     out = {"ember": chain(ember)}
     if torch is not None:
         out["torch"] = chain(torch)
-    out["numpy"] = floor
-    return out
+    return _with_floor(out, floor, device)
 
 
 def _mlp_data(batch, sizes, classes, seed=0):
@@ -63,7 +75,7 @@ def _mlp_data(batch, sizes, classes, seed=0):
     return x, y
 
 
-def w2_mnist_mlp(torch, batch=128, sizes=(784, 512, 512, 10)):
+def w2_mnist_mlp(torch, batch=128, sizes=(784, 512, 512, 10), device="cpu"):
     """W2: an MNIST-size MLP (784-512-512-10, ReLU, cross-entropy, SGD) with nn and optim."""
     import ember
 
@@ -76,16 +88,17 @@ def w2_mnist_mlp(torch, batch=128, sizes=(784, 512, 512, 10)):
             layers.append(lib.nn.Linear(sizes[i], sizes[i + 1]))
             if i < len(sizes) - 2:
                 layers.append(lib.nn.ReLU())
-        model = lib.nn.Sequential(*layers)
+        model = lib.nn.Sequential(*layers).to(device)
         opt = lib.optim.SGD(model.parameters(), lr=0.01)
         loss_fn = lib.nn.CrossEntropyLoss()
-        x, y = lib.from_numpy(x_np), lib.from_numpy(y_np)
+        x, y = lib.from_numpy(x_np).to(device), lib.from_numpy(y_np).to(device)
 
         def step():
             opt.zero_grad()
             loss = loss_fn(model(x), y)
             loss.backward()
             opt.step()
+            _sync(lib, device)
 
         return step
 
@@ -121,11 +134,10 @@ def w2_mnist_mlp(torch, batch=128, sizes=(784, 512, 512, 10)):
     out = {"ember": build(ember)}
     if torch is not None:
         out["torch"] = build(torch)
-    out["numpy"] = floor
-    return out
+    return _with_floor(out, floor, device)
 
 
-def w4_small_cnn(torch, batch=32):
+def w4_small_cnn(torch, batch=32, device="cpu"):
     """W4: conv3x3 1->16, relu, maxpool2, conv3x3 16->32, relu, maxpool2, linear ->10, CE, SGD."""
     import ember
 
@@ -145,15 +157,16 @@ def w4_small_cnn(torch, batch=32):
             nn.MaxPool2d(2),
             nn.Flatten(),
             nn.Linear(32 * 5 * 5, 10),
-        )
+        ).to(device)
         opt = lib.optim.SGD(model.parameters(), lr=0.01)
         loss_fn = nn.CrossEntropyLoss()
-        x, y = lib.from_numpy(x_np), lib.from_numpy(y_np)
+        x, y = lib.from_numpy(x_np).to(device), lib.from_numpy(y_np).to(device)
 
         def step():
             opt.zero_grad()
             loss_fn(model(x), y).backward()
             opt.step()
+            _sync(lib, device)
 
         return step
 
@@ -163,7 +176,7 @@ def w4_small_cnn(torch, batch=32):
     return out
 
 
-def w5_lstm(torch, batch=32, seq=50, features=32, hidden=128):
+def w5_lstm(torch, batch=32, seq=50, features=32, hidden=128, device="cpu"):
     """W5: one LSTM layer (batch 32, seq 50, input 32, hidden 128), a sum loss, backward."""
     import ember
 
@@ -171,13 +184,14 @@ def w5_lstm(torch, batch=32, seq=50, features=32, hidden=128):
 
     def build(lib):
         lib.manual_seed(0)
-        lstm = lib.nn.LSTM(features, hidden)
-        x = lib.from_numpy(x_np)
+        lstm = lib.nn.LSTM(features, hidden).to(device)
+        x = lib.from_numpy(x_np).to(device)
 
         def step():
             lstm.zero_grad()
             out, _ = lstm(x)
             out.sum().backward()
+            _sync(lib, device)
 
         return step
 

@@ -4,6 +4,7 @@ No per-op code lives here: an op's samples sit beside its definition (ember.ops.
 """
 
 import inspect
+import os
 import pathlib
 
 import numpy as np
@@ -13,6 +14,9 @@ import ember
 from ember import _backend
 from ember.autograd import gradcheck, gradgradcheck
 from ember.ops import OPS, Primitive
+
+# EMBER_TEST_DEVICE=cuda runs the finite-difference checks on a real GPU (benchmarks/gpu_check.py)
+DEVICE = os.environ.get("EMBER_TEST_DEVICE", "cpu")
 
 CASES = [
     pytest.param(spec, sample, id=f"{spec.name}-{sample!r}")
@@ -35,8 +39,8 @@ def sample_arrays(spec, sample, seed=0):
     return arrays
 
 
-def ember_inputs(arrays, dtype=ember.float64):
-    return [ember.tensor(a, dtype=dtype, requires_grad=True) for a in arrays]
+def ember_inputs(arrays, dtype=ember.float64, device=None):
+    return [ember.tensor(a, dtype=dtype, device=device, requires_grad=True) for a in arrays]
 
 
 def call(spec, sample, lib, inputs):
@@ -45,13 +49,13 @@ def call(spec, sample, lib, inputs):
 
 @pytest.mark.parametrize("spec, sample", CASES)
 def test_gradient_matches_finite_differences(spec, sample):
-    xs = ember_inputs(sample_arrays(spec, sample))
+    xs = ember_inputs(sample_arrays(spec, sample), device=DEVICE)
     assert gradcheck(lambda *a: call(spec, sample, ember, a), xs, eps=spec.eps)
 
 
 @pytest.mark.parametrize("spec, sample", [c for c in CASES if c.values[0].gradgrad])
 def test_second_derivative_matches_finite_differences(spec, sample):
-    xs = ember_inputs(sample_arrays(spec, sample))
+    xs = ember_inputs(sample_arrays(spec, sample), device=DEVICE)
     assert gradgradcheck(lambda *a: call(spec, sample, ember, a), xs, eps=spec.eps)
 
 
