@@ -1,0 +1,47 @@
+"""linear and bilinear maps."""
+
+from __future__ import annotations
+
+
+def linear(input, weight, bias=None):
+    """Same as torch.nn.functional.linear: input @ weight.T + bias.
+
+    Leading dims are flattened into rows so the weight's gradient is one matrix product.
+    """
+    if input.dim() == 0 or weight.dim() not in (1, 2):
+        raise RuntimeError(
+            f"linear(): expected input with at least 1 dim and a 1-D or 2-D weight, got input "
+            f"{list(input.shape)} and weight {list(weight.shape)}"
+        )
+    if weight.dim() == 1:
+        out = input.matmul(weight)
+    elif input.dim() == 2:
+        out = input.mm(weight.t())
+    else:
+        lead = input.shape[:-1]
+        rows = input.reshape(-1, input.shape[-1])
+        out = rows.mm(weight.t()).reshape(lead + (weight.shape[0],))
+    return out if bias is None else out + bias
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """Same as torch.nn.functional.bilinear: x1^T A_k x2 + b_k for each output k."""
+    out_features, in1, in2 = weight.shape
+    if input1.shape[-1] != in1 or input2.shape[-1] != in2:
+        raise RuntimeError(
+            f"bilinear(): input1 size {list(input1.shape)} and input2 size {list(input2.shape)} "
+            f"do not match weight size {list(weight.shape)}"
+        )
+    if input1.shape[:-1] != input2.shape[:-1]:
+        raise RuntimeError(
+            "bilinear(): input batch dimensions do not match: got "
+            f"{list(input1.shape[:-1])} and {list(input2.shape[:-1])}"
+        )
+    lead = input1.shape[:-1]
+    x1 = input1.reshape(-1, in1)
+    x2 = input2.reshape(-1, in2)
+    # (B, in1) @ (in1, out*in2) -> (B, out, in2), then contract in2 with x2
+    mixed = x1.mm(weight.permute(1, 0, 2).reshape(in1, out_features * in2))
+    out = (mixed.reshape(-1, out_features, in2) * x2.unsqueeze(1)).sum(-1)
+    out = out.reshape(lead + (out_features,))
+    return out if bias is None else out + bias

@@ -1,0 +1,222 @@
+"""Normalisation functions of torch.nn.functional, composed from ember ops."""
+
+from __future__ import annotations
+
+import math
+
+import numpy
+
+from ember._tensor import Tensor
+from ember.autograd.grad_mode import no_grad
+
+
+def _moments(x, dims):
+    """Mean and biased variance over dims (kept), computed around the mean for accuracy."""
+    mean = x.mean(dims, keepdim=True)
+    centered = x - mean
+    var = (centered * centered).mean(dims, keepdim=True)
+    return mean, centered, var
+
+
+def _channel_view(t, ndim):
+    return t.reshape((-1,) + (1,) * (ndim - 2))
+
+
+def _affine(y, weight, bias, view):
+    if weight is not None:
+        y = y * view(weight)
+    if bias is not None:
+        y = y + view(bias)
+    return y
+
+
+def batch_norm(
+    input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5
+):
+    """Same as torch.nn.functional.batch_norm (running stats are updated in place)."""
+    ndim = input.dim()
+    if ndim < 2:
+        raise ValueError(f"expected 2D or 3D input (got {ndim}D input)")
+    channels = input.shape[1]
+    for name, t in (
+        ("running_mean", running_mean),
+        ("running_var", running_var),
+        ("weight", weight),
+        ("bias", bias),
+    ):
+        if t is not None and t.numel() != channels:
+            raise RuntimeError(f"{name} should contain {channels} elements not {t.numel()}")
+    view = lambda t: _channel_view(t, ndim)  # noqa: E731
+    if not training:
+        if running_mean is None or running_var is None:
+            raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
+        y = (input - view(running_mean)) * view((running_var + eps).rsqrt())
+        return _affine(y, weight, bias, view)
+    dims = (0,) + tuple(range(2, ndim))
+    count = input.numel() // channels
+    if count <= 1:
+        raise ValueError(
+            f"Expected more than 1 value per channel when training, got input size "
+            f"ember.Size({list(input.shape)})"
+        )
+    mean, centered, var = _moments(input, dims)
+    y = centered * (var + eps).rsqrt()
+    if running_mean is not None or running_var is not None:
+        with no_grad():
+            if running_mean is not None:
+                running_mean.mul_(1 - momentum).add_(mean.detach().reshape(-1) * momentum)
+            if running_var is not None:
+                unbiased = var.detach().reshape(-1) * (count / (count - 1))
+                running_var.mul_(1 - momentum).add_(unbiased * momentum)
+    return _affine(y, weight, bias, view)
+
+
+def instance_norm(
+    input,
+    running_mean=None,
+    running_var=None,
+    weight=None,
+    bias=None,
+    use_input_stats=True,
+    momentum=0.1,
+    eps=1e-5,
+):
+    """Same as torch.nn.functional.instance_norm."""
+    ndim = input.dim()
+    view = lambda t: _channel_view(t, ndim)  # noqa: E731
+    if not use_input_stats:
+        y = (input - view(running_mean)) * view((running_var + eps).rsqrt())
+        return _affine(y, weight, bias, view)
+    dims = tuple(range(2, ndim))
+    count = math.prod(input.shape[2:])
+    if count <= 1:
+        raise ValueError(
+            f"Expected more than 1 spatial element when training, got input size "
+            f"ember.Size({list(input.shape)})"
+        )
+    mean, centered, var = _moments(input, dims)
+    y = centered * (var + eps).rsqrt()
+    if running_mean is not None or running_var is not None:
+        with no_grad():  # the batch's average of the per-instance statistics
+            if running_mean is not None:
+                batch_mean = mean.detach().reshape(input.shape[:2]).mean(0)
+                running_mean.mul_(1 - momentum).add_(batch_mean * momentum)
+            if running_var is not None:
+                unbiased = var.detach().reshape(input.shape[:2]) * (count / (count - 1))
+                running_var.mul_(1 - momentum).add_(unbiased.mean(0) * momentum)
+    return _affine(y, weight, bias, view)
+
+
+def _normalized_dims(input, normalized_shape, op):
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    n = len(shape)
+    if n == 0 or tuple(input.shape[input.dim() - n :]) != shape:
+        raise RuntimeError(
+            f"Given normalized_shape={list(shape)}, expected input with shape [*, "
+            f"{', '.join(map(str, shape))}], but got input of size{list(input.shape)}"
+        )
+    return tuple(range(input.dim() - n, input.dim()))
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Same as torch.nn.functional.layer_norm."""
+    dims = _normalized_dims(input, normalized_shape, "layer_norm")
+    _, centered, var = _moments(input, dims)
+    y = centered * (var + eps).rsqrt()
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """Same as torch.nn.functional.rms_norm (eps=None means the dtype's machine epsilon)."""
+    dims = _normalized_dims(input, normalized_shape, "rms_norm")
+    if eps is None:
+        eps = float(_finfo_eps(input))
+    y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+    return y if weight is None else y * weight
+
+
+def _finfo_eps(input):
+    return numpy.finfo(input._data.dtype).eps
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """Same as torch.nn.functional.group_norm."""
+    if input.dim() < 2:
+        raise RuntimeError(
+            f"Expected at least 2 dimensions for input tensor but received {input.dim()}"
+        )
+    n, c = input.shape[:2]
+    if c % num_groups:
+        raise RuntimeError(
+            f"Expected number of channels in input to be divisible by num_groups, but got input "
+            f"of shape {list(input.shape)} and num_groups={num_groups}"
+        )
+    grouped = input.reshape(n, num_groups, -1)
+    _, centered, var = _moments(grouped, (2,))
+    y = (centered * (var + eps).rsqrt()).reshape(input.shape)
+    return _affine(y, weight, bias, lambda t: _channel_view(t, input.dim()))
+
+
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    """Same as torch.nn.functional.local_response_norm: across channels, window `size`."""
+    if input.dim() < 3:
+        raise ValueError(
+            f"Expected 3D or higher dimensionality input (got {input.dim()} dimensions)"
+        )
+    n, c = input.shape[:2]
+    squares = (input * input).reshape(n, 1, c, -1)
+    from ember.ops.nn_extra import pad
+    from ember.ops.pool import avg_pool2d
+
+    squares = pad(squares, (0, 0, size // 2, (size - 1) // 2))
+    summed = avg_pool2d(squares, (size, 1), stride=1).reshape(input.shape)
+    return input / (summed * alpha + k) ** beta
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """Same as torch.nn.functional.normalize: input / max(||input||_p, eps) along dim."""
+    from ember.nn.functional.loss import _norm
+
+    norm = _norm(input, p, dim, True)
+    result = input / norm.clamp(min=eps).expand_as(input)
+    if out is not None:
+        out.copy_(result)
+        return out
+    return result
+
+
+def cosine_similarity(x1, x2, dim=1, eps=1e-8):
+    """Same as torch.nn.functional.cosine_similarity: x1.x2 / max(||x1|| ||x2||, eps)."""
+    if not isinstance(x1, Tensor) or not isinstance(x2, Tensor):
+        raise TypeError("cosine_similarity(): x1 and x2 must be Tensors")
+    # PyTorch normalises each input first (each norm clamped at eps), then takes the dot
+    n1 = (x1 * x1).sum(dim, keepdim=True).sqrt().clamp(min=eps)
+    n2 = (x2 * x2).sum(dim, keepdim=True).sqrt().clamp(min=eps)
+    return ((x1 / n1) * (x2 / n2)).sum(dim)
+
+
+def pdist(input, p=2):
+    """Same as torch.nn.functional.pdist: distances between the rows, upper triangle."""
+    from ember.nn.functional.loss import _norm
+
+    n = input.shape[0]
+    i, j = numpy.triu_indices(n, 1)
+    diff = input[Tensor._make(i.astype("int64"))] - input[Tensor._make(j.astype("int64"))]
+    return _norm(diff, p, 1, False)
+
+
+__all__ = [
+    "batch_norm",
+    "cosine_similarity",
+    "group_norm",
+    "instance_norm",
+    "layer_norm",
+    "local_response_norm",
+    "normalize",
+    "pdist",
+    "rms_norm",
+]
