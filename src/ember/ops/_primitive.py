@@ -71,6 +71,14 @@ class Primitive(Function):
 
     view_of = None  # index of the input whose storage the output views, for view ops
     moves_device = False  # True only for the op whose output lives on another device
+
+    @staticmethod
+    def write_back(base, values, *args):
+        """For a view op: `base` with the part this op views replaced by `values`, as a
+        differentiable function (how an in-place op on a view updates its base's graph).
+        View ops without it refuse in-place ops that record a graph on their views."""
+        raise NotImplementedError
+
     _builtin_op = True  # its Node is named like PyTorch's built-ins: 'MulBackward0'
 
     @classmethod
@@ -98,7 +106,7 @@ class Primitive(Function):
                 out = _as_array(out, kind)
             t = _make(out)
             if cls.view_of is not None:
-                _share_storage(t, args[cls.view_of])
+                _mark_view(t, args, cls)
             return t
         node = cls._node_cls()
         connect(node, args)
@@ -112,17 +120,28 @@ class Primitive(Function):
             array = _as_array(out, kind)
         t = _make(array, True, node, 0)
         if cls.view_of is not None:
-            _share_storage(t, args[cls.view_of])
+            _mark_view(t, args, cls)
         if node._to_save is not None:
             _pack(node, args, data, ((out, array, t),))
         return t
 
 
 def _share_storage(t, base):
-    """A view op's output shares its input's version counter (and remembers its base)."""
+    """A view's tensor shares its base's version counter and remembers the base; True if `t`
+    really is a view (NumPy may have copied)."""
     if t._data.base is not None and _backend.shares_storage(t._data, base._data):
         t._vc = base._vc
         t._base = base._base if base._base is not None else base
+        return True
+    return False
+
+
+def _mark_view(t, args, cls):
+    """After a view op: share storage, and remember how the view was made from its input, so
+    an in-place op on the view can update the input's graph (see inplace.py)."""
+    base = args[cls.view_of]
+    if _share_storage(t, base) and cls.write_back is not Primitive.write_back:
+        t._view_of = (base, cls, args[cls.view_of + 1 :])
 
 
 def _wrap_many(node, args, data, outs, kind):

@@ -269,6 +269,10 @@ class GetItem(Primitive):
     def backward(ctx, grad):
         return IndexGrad.apply(grad, ctx.in_shape, ctx.index), None
 
+    @staticmethod
+    def write_back(base, values, index):
+        return IndexPut.apply(base, values, index)
+
 
 @register("index_grad", lambda lib, x: x[[0, 2, 2]] * 1.0, (S((4, 3)),))
 class IndexGrad(Primitive):
@@ -337,10 +341,7 @@ def getitem(input, index):
     if input._data.ndim == 0 and isinstance(index, int) and not isinstance(index, bool):
         return input._legacy_scalar_index(index)
     index = normalize_index(index, input)
-    out = GetItem.apply(input, index)
-    if out._base is not None:  # a view: remember how, so in-place ops on it can update input
-        out._view_of = (input, index)
-    return out
+    return GetItem.apply(input, index)
 
 
 def _put(input, index, value, accumulate=False):

@@ -93,20 +93,18 @@ def apply_inplace(tensor, fn, others=(), op="inplace"):
 
 
 def _inplace_on_view(view, before, result, op):
-    """An in-place op on `view = base[index]` that records a graph: base takes the new values
-    through an index_put (so base's gradient is right), and the view becomes base[index] again.
-    """
-    from ember.ops.indexing import GetItem, IndexPut
-
-    base, index = view._view_of
+    """An in-place op that records a graph on a view: the base takes the new values through
+    the view op's write_back (so the base's gradient is right), and the view is re-made from
+    the updated base."""
+    base, view_op, args = view._view_of
     _keep_saved_copy(result.grad_fn, before)
     if result._data.shape != view._data.shape:
         raise RuntimeError(
             f"{op}: output with shape {list(view.shape)} doesn't match the broadcast shape "
             f"{list(result.shape)}"
         )
-    apply_inplace(base, lambda b: IndexPut.apply(b, result, index), (result,), op)
-    fresh = GetItem.apply(base, index)
+    apply_inplace(base, lambda b: view_op.write_back(b, result, *args), (result,), op)
+    fresh = view_op.apply(base, *args)
     view.grad_fn, view._output_nr = fresh.grad_fn, fresh._output_nr
     view._requires_grad = fresh._requires_grad
     return view

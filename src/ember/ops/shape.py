@@ -59,6 +59,10 @@ class Reshape(Primitive):
     def backward(ctx, grad):
         return grad.reshape(ctx.in_shape), None
 
+    @staticmethod
+    def write_back(base, values, shape):
+        return values.reshape(base.shape)  # the view covers all of base
+
 
 def reshape(input, *shape):
     """Same as torch.reshape: a view when possible, else a copy."""
@@ -108,6 +112,10 @@ class Transpose(Primitive):
     def backward(ctx, grad):
         return grad.transpose(*ctx.dims), None, None
 
+    @staticmethod
+    def write_back(base, values, dim0, dim1):
+        return values.transpose(dim0, dim1)
+
 
 def transpose(input, dim0, dim1):
     """Same as torch.transpose."""
@@ -143,10 +151,18 @@ class Permute(Primitive):
 
     @staticmethod
     def backward(ctx, grad):
-        inverse = [0] * len(ctx.dims)
-        for i, d in enumerate(ctx.dims):
-            inverse[d] = i
-        return grad.permute(*inverse), None
+        return grad.permute(*_inverse(ctx.dims)), None
+
+    @staticmethod
+    def write_back(base, values, dims):
+        return values.permute(*_inverse(dims))
+
+
+def _inverse(dims):
+    inverse = [0] * len(dims)
+    for i, d in enumerate(dims):
+        inverse[d] = i
+    return inverse
 
 
 def permute(input, *dims):
