@@ -95,3 +95,31 @@ def test_without_cuda_everything_says_how_to_get_it():
         ember.zeros(2, device="cuda")
     with pytest.raises(RuntimeError, match="CUDA is not available"):
         ember.cuda.current_device()
+
+
+def test_module_and_optimizer_follow_the_device(fake_cuda):
+    model = ember.nn.Sequential(ember.nn.Linear(4, 3), ember.nn.ReLU(), ember.nn.Linear(3, 2))
+    params_before = list(model.parameters())
+    model.cuda()
+    assert all(p.is_cuda for p in model.parameters())
+    assert [id(p) for p in model.parameters()] == [id(p) for p in params_before]
+    opt = ember.optim.Adam(model.parameters(), lr=0.1)
+    x = ember.randn(5, 4, device="cuda")
+    loss = model(x).pow(2).sum()
+    loss.backward()
+    opt.step()
+    for state in opt.state.values():
+        assert state["exp_avg"].is_cuda and state["exp_avg_sq"].is_cuda
+    model.cpu()
+    assert not any(p.is_cuda for p in model.parameters())
+
+
+def test_checkpoint_map_location(fake_cuda, tmp_path):
+    path = tmp_path / "ckpt.safetensors"
+    ember.save({"w": ember.ones(2, 3, device="cuda"), "step": 3}, path)
+    loaded = ember.load(path)
+    assert not loaded["w"].is_cuda and loaded["step"] == 3
+    moved = ember.load(path, map_location="cuda")
+    assert moved["w"].is_cuda
+    mapped = ember.load(path, map_location=lambda t, location: t.to("cuda"))
+    assert mapped["w"].is_cuda
