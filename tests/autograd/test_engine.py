@@ -319,3 +319,13 @@ def test_set_detect_anomaly_toggles():
     finally:
         ember.autograd.set_detect_anomaly(False)
     assert not ember.autograd.is_anomaly_enabled()
+
+
+def test_leaf_grads_that_are_views_of_one_gradient_do_not_share_memory():
+    a = ember.ones(2, 3, requires_grad=True)
+    b = ember.ones(2, 3, requires_grad=True)
+    (a.t() + b.t()).backward(ember.ones(3, 2))
+    a.grad.zero_()
+    assert b.grad.numpy().sum() == 6.0
+    (a.t() * 2).sum().backward()  # accumulating into one leaf leaves the other alone
+    assert b.grad.numpy().sum() == 6.0 and a.grad.numpy().sum() == 12.0

@@ -244,21 +244,30 @@ def _check_results(node, results, n_inputs):
 class _FreshGrads:
     """Decides whether a gradient's array may become a leaf's .grad as is, or needs a copy.
 
-    A backward may hand the same array to several inputs (add), or return a view of its
-    incoming gradient (reshape, expand). A leaf's .grad must own its memory, since later
-    backward calls add to it in place.
+    A leaf's .grad must not share memory with anything else, since later backward calls add
+    to it in place. Within one backward, every array handed to a leaf (or seeded as a root
+    gradient) is remembered by the array that owns its memory: a gradient whose memory was
+    already handed out (add gives the same gradient to both inputs; reshape and transpose give
+    views of their incoming gradient) is copied, and so is a read-only broadcast view.
     """
 
     def __init__(self, roots):
-        self.given = {id(g._data) for g in roots}
+        self.given = {id(_owner(g._data)) for g in roots}
 
     def own(self, grad):
         array = grad._data
-        flags = array.flags
-        if id(array) in self.given or not (flags.owndata and flags.writeable):
+        owner = _owner(array)
+        if id(owner) in self.given or not array.flags.writeable:
             array = array.copy()
-        self.given.add(id(array))
+            owner = array
+        self.given.add(id(owner))
         return Tensor._make(array)
+
+
+def _owner(array):
+    """The array that owns `array`'s memory (NumPy and CuPy point views at it)."""
+    base = array.base
+    return array if base is None else base
 
 
 def _accumulate(leaf, grad, create_graph, fresh):
