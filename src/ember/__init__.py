@@ -4,7 +4,7 @@
 `backward()`, custom autograd Functions, and (as they land) nn, optim and utils.data.
 """
 
-from ember import _backend, _dtype, autograd, cuda, linalg, nn, ops, optim, utils, viz
+from ember import _backend, _dtype, autograd, cuda, distributed, linalg, nn, ops, optim, utils, viz
 from ember._backend import Device as device
 from ember._dtype import (
     bool,
