@@ -153,8 +153,8 @@ def execute(roots, grads, retain_graph, create_graph, capture=None, accumulate=T
                 if accumulate and buf[0] is not None:
                     _accumulate(node.variable, buf[0], create_graph, fresh)
                 continue
-            if useful is not None and node not in useful:
-                continue
+            if useful is not None and not any(n in useful for n, _ in node._edges):
+                continue  # nothing wanted lies beyond this node: its backward need not run
             results = _call_node(node, buf)
             if not retain_graph and node._saved is not None:
                 node._saved = None

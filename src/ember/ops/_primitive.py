@@ -101,29 +101,42 @@ class Primitive(Function):
         if not (record and _state.enabled):
             out = cls.forward(_INERT, *data, **kwargs)
             if out.__class__ is tuple:
-                return tuple(Tensor._make(_as_array(o, kind)) for o in out)
+                if cls.view_of is not None:
+                    return tuple(_make(_as_array(o, kind)) for o in out)
+                return tuple(_make(_contiguous(_as_array(o, kind))) for o in out)
             if out.__class__ is not kind and not cls.moves_device:
                 out = _as_array(out, kind)
-            t = _make(out)
             if cls.view_of is not None:
+                t = _make(out)
                 _mark_view(t, args, cls)
-            return t
+                return t
+            if not out.flags.c_contiguous:  # results are row-major, as PyTorch's (.view works)
+                out = _backend.array_module(out).ascontiguousarray(out)
+            return _make(out)
         node = cls._node_cls()
         connect(node, args)
         if _state.anomaly:
             record_trace(node)
         out = cls.forward(node, *data, **kwargs)
         if out.__class__ is tuple:
-            return _wrap_many(node, args, data, out, kind)
+            return _wrap_many(node, args, data, out, kind, cls.view_of is None)
         array = out
         if out.__class__ is not kind and not cls.moves_device:
             array = _as_array(out, kind)
+        if cls.view_of is None and not array.flags.c_contiguous:
+            array = _backend.array_module(array).ascontiguousarray(array)
         t = _make(array, True, node, 0)
         if cls.view_of is not None:
             _mark_view(t, args, cls)
         if node._to_save is not None:
             _pack(node, args, data, ((out, array, t),))
         return t
+
+
+def _contiguous(array):
+    if array.flags.c_contiguous:
+        return array
+    return _backend.array_module(array).ascontiguousarray(array)
 
 
 def _share_storage(t, base):
@@ -144,11 +157,13 @@ def _mark_view(t, args, cls):
         t._view_of = (base, cls, args[cls.view_of + 1 :])
 
 
-def _wrap_many(node, args, data, outs, kind):
+def _wrap_many(node, args, data, outs, kind, contiguous=True):
     results = []
     triples = []
     for k, o in enumerate(outs):
         array = _as_array(o, kind)
+        if contiguous:
+            array = _contiguous(array)
         if array.dtype.kind == "f":  # integer outputs (indices) never require grad
             t = Tensor._make(array, True, node, k)
         else:

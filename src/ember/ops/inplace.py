@@ -196,6 +196,25 @@ def zero_(self):
     return fill_(self, 0)
 
 
+@register("copy", lambda lib, x, s: x.clone().copy_(s) + x, (S((3, 4), (4,)), S((3, 4), ())))
+class CopyFrom(Primitive):
+    """x's shape and dtype with src's values (broadcast): the old values get no gradient, but
+    the result stays in the graph, as PyTorch's copy_."""
+
+    node_name = "CopyBackwards"
+
+    @staticmethod
+    def forward(ctx, x, src):
+        out = _backend.array_module(x).empty_like(x)
+        out[...] = src
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        needs = ctx.needs_input_grad
+        return (grad.new_zeros(grad.shape) if needs[0] else None), (grad if needs[1] else None)
+
+
 def copy_(self, src, non_blocking=False):
     """Same as torch.Tensor.copy_: copy src's values (broadcast and cast) into this tensor."""
     if not isinstance(src, Tensor):
@@ -211,7 +230,7 @@ def copy_(self, src, non_blocking=False):
             ) from None
         self._vc[0] += 1
         return self
-    return apply_inplace(self, lambda x: src.to(x.dtype).expand(x.shape).clone(), (src,), "copy_")
+    return apply_inplace(self, lambda x: CopyFrom.apply(x, src), (src,), "copy_")
 
 
 TENSOR_METHODS = {

@@ -65,6 +65,8 @@ class Cat(Primitive):
 class Split(Primitive):
     """Views of consecutive pieces of x along dim; `sizes` add up to x.shape[dim]."""
 
+    view_of = 0  # its outputs are views (split marks them: several outputs)
+
     @staticmethod
     def forward(ctx, x, sizes, dim):
         if hasattr(ctx, "set_materialize_grads"):  # backward fills missing grads itself

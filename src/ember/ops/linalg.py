@@ -26,7 +26,8 @@ def _check_same_dtype(op, a, b):
 class Mm(Primitive):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        needs = ctx.needs_input_grad  # each operand only if the other's gradient needs it
+        ctx.save_for_backward(a if needs[1] else None, b if needs[0] else None)
         return a @ b
 
     @staticmethod
@@ -66,26 +67,29 @@ class Matmul(Primitive):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        needs = ctx.needs_input_grad  # each operand only if the other's gradient needs it
+        ctx.save_for_backward(a if needs[1] else None, b if needs[0] else None)
+        ctx.shapes = (a.shape, b.shape)
         return a @ b
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        a_vec, b_vec = a.ndim == 1, b.ndim == 1
-        a2 = a.unsqueeze(0) if a_vec else a
-        b2 = b.unsqueeze(-1) if b_vec else b
-        batch = broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-        g = grad.reshape(batch + (a2.shape[-2], b2.shape[-1]))
+        a_shape, b_shape = ctx.shapes
+        a_vec, b_vec = len(a_shape) == 1, len(b_shape) == 1
+        a2_shape = (1,) + a_shape if a_vec else a_shape  # 1-D operands as matrices
+        b2_shape = b_shape + (1,) if b_vec else b_shape
+        batch = broadcast_shapes(a2_shape[:-2], b2_shape[:-2])
+        g = grad.reshape(batch + (a2_shape[-2], b2_shape[-1]))
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = g.matmul(b2.transpose(-1, -2))
+            ga = g.matmul(b.reshape(b2_shape).transpose(-1, -2))
             if a_vec:  # sum the broadcast batch dims first, then drop the promoted row
-                ga = ga.sum_to_size(a2.shape).squeeze(0)
+                ga = ga.sum_to_size(a2_shape).squeeze(0)
         if ctx.needs_input_grad[1]:
-            gb = a2.transpose(-1, -2).matmul(g)
+            gb = a.reshape(a2_shape).transpose(-1, -2).matmul(g)
             if b_vec:
-                gb = gb.sum_to_size(b2.shape).squeeze(-1)
+                gb = gb.sum_to_size(b2_shape).squeeze(-1)
         return ga, gb
 
 

@@ -89,8 +89,9 @@ class Mul(Primitive):
             ctx.scalar = b
         elif a.__class__ in _NUMBER:
             ctx.scalar = a
-        else:
-            ctx.save_for_backward(a, b)
+        else:  # each operand only if the other needs its gradient, as PyTorch
+            needs = ctx.needs_input_grad
+            ctx.save_for_backward(a if needs[1] else None, b if needs[0] else None)
         return a * b
 
     @staticmethod
@@ -109,15 +110,15 @@ class Mul(Primitive):
 class Div(Primitive):
     @staticmethod
     def forward(ctx, a, b):
-        out = a / b
-        ctx.save_for_backward(b, out if ctx.needs_input_grad[1] else None)
-        return out
+        # saves inputs only (as PyTorch), so changing the result in place stays legal
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
+        return a / b
 
     @staticmethod
     def backward(ctx, grad):
-        b, out = ctx.saved_tensors
+        a, b = ctx.saved_tensors
         ga = grad / b if ctx.needs_input_grad[0] else None
-        gb = -grad * out / b if ctx.needs_input_grad[1] else None
+        gb = -grad * a / (b * b) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 
@@ -134,7 +135,8 @@ class Pow(Primitive):
     @staticmethod
     def forward(ctx, a, b):
         out = a**b
-        ctx.save_for_backward(a, b, out)
+        # the output is saved only for the exponent's gradient, as PyTorch
+        ctx.save_for_backward(a, b, out if ctx.needs_input_grad[1] else None)
         return out
 
     @staticmethod
