@@ -65,6 +65,10 @@ from ember.nn.functional.resample import (
     upsample_bilinear,
     upsample_nearest,
 )
+from ember.nn.functional_attention import (
+    multi_head_attention_forward,
+    scaled_dot_product_attention,
+)
 from ember.ops.conv import (
     conv1d,
     conv2d,

@@ -30,6 +30,7 @@ from ember.nn.modules.activation import (
     Tanhshrink,
     Threshold,
 )
+from ember.nn.modules.attention import MultiheadAttention
 from ember.nn.modules.container import (
     ModuleDict,
     ModuleList,
@@ -120,7 +121,15 @@ from ember.nn.modules.pooling import (
     MaxPool2d,
     MaxPool3d,
 )
+from ember.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from ember.nn.modules.sparse import Embedding, EmbeddingBag
+from ember.nn.modules.transformer import (
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 from ember.nn.modules.upsampling import (
     PixelShuffle,
     PixelUnshuffle,
