@@ -36,13 +36,15 @@ def import_time(module: str) -> float:
 def peak_rss_mb(library: str) -> float:
     """Peak RSS (MB) of 20 W2 steps in `library`, in a separate process."""
     code = (
-        "import resource, sys\n"
+        "import sys\n"
         "from benchmarks.workloads import w2_mnist_mlp\n"
         f"torch = __import__('torch') if '{library}' == 'torch' else None\n"
-        "steps = w2_mnist_mlp(torch)\n"
+        f"steps = w2_mnist_mlp(torch, only='{library}')\n"
         f"step = steps['{library}']\n"
         "for _ in range(20): step()\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec
+        "print([int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')]"
+        "[0] / 1024)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     return float(out.stdout) if out.returncode == 0 else float("nan")

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks import seed_mlp
-
 
 def _sync(lib, device):
     """A step function's last act on a GPU: wait for the queued work (fair timing)."""
@@ -25,6 +23,8 @@ def _with_floor(out, floor, device):
 
 def w1_seed_mlp(torch, device="cpu"):
     """W1: the seed notebook's two-layer net by hand (x.mm(w1).clamp(min=0).mm(w2))."""
+    from benchmarks import seed_mlp
+
     return seed_mlp.contenders(torch, device)
 
 
@@ -75,10 +75,10 @@ def _mlp_data(batch, sizes, classes, seed=0):
     return x, y
 
 
-def w2_mnist_mlp(torch, batch=128, sizes=(784, 512, 512, 10), device="cpu"):
-    """W2: an MNIST-size MLP (784-512-512-10, ReLU, cross-entropy, SGD) with nn and optim."""
-    import ember
+def w2_mnist_mlp(torch, batch=128, sizes=(784, 512, 512, 10), device="cpu", only=None):
+    """W2: an MNIST-size MLP (784-512-512-10, ReLU, cross-entropy, SGD) with nn and optim.
 
+    `only` names the one contender to build (the peak-memory measurement wants one alone)."""
     x_np, y_np = _mlp_data(batch, sizes, sizes[-1])
 
     def build(lib):
@@ -131,10 +131,16 @@ def w2_mnist_mlp(torch, batch=128, sizes=(784, 512, 512, 10), device="cpu"):
             w -= np.float32(0.01) * gw
             b -= np.float32(0.01) * gb
 
+    if only == "numpy":
+        return {"numpy": floor}
+    if only == "torch":
+        return {"torch": build(torch)}
+    import ember
+
     out = {"ember": build(ember)}
-    if torch is not None:
+    if torch is not None and only is None:
         out["torch"] = build(torch)
-    return _with_floor(out, floor, device)
+    return _with_floor(out, floor, device) if only is None else out
 
 
 def w4_small_cnn(torch, batch=32, device="cpu"):
