@@ -13,6 +13,7 @@ from ember.utils.data.dataset import (
     random_split,
 )
 from ember.utils.data.distributed import DistributedSampler
+from ember.utils.data.idx import IDXDataset, read_idx
 from ember.utils.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -29,6 +30,7 @@ __all__ = [
     "DataLoader",
     "Dataset",
     "DistributedSampler",
+    "IDXDataset",
     "IterableDataset",
     "RandomSampler",
     "Sampler",
@@ -40,6 +42,7 @@ __all__ = [
     "WeightedRandomSampler",
     "default_collate",
     "default_convert",
+    "read_idx",
     "get_worker_info",
     "random_split",
 ]
