@@ -90,6 +90,12 @@ def add_arguments(parser):
         metavar="N",
         help="train on the first N training images only (quick tries)",
     )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over MPI: run as `mpirun -n N python -m ember train --distributed`; "
+        "each process takes --batch-size images per step, rank 0 logs and saves",
+    )
 
 
 def make_optimizer(name, params, lr=None):
@@ -171,6 +177,23 @@ def _prepare_out_dir(out):
         raise CliError(f"--out {out}: the directory is not writable")
 
 
+class _Quiet:
+    """What the ranks other than 0 report in a distributed run: nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def _start_distributed():
+    """Join the MPI process group; returns (rank, world size)."""
+    from ember import distributed as dist
+
+    if not dist.is_available():
+        raise CliError("--distributed needs mpi4py and an MPI (pip install mpi4py)")
+    dist.init_process_group("mpi")
+    return dist.get_rank(), dist.get_world_size()
+
+
 def run(args):
     """Train, report each epoch, then save the checkpoint and the curves."""
     import ember
@@ -178,45 +201,57 @@ def run(args):
     from ember.cli.data import load_data
     from ember.cli.models import build_model, count_parameters, model_config
     from ember.cli.report import Progress, plot_curves
-    from ember.utils.data import DataLoader
+    from ember.utils.data import DataLoader, DistributedSampler
 
+    rank, world = _start_distributed() if args.distributed else (0, 1)
     data = load_data(args.data, seed=args.seed, limit=args.limit)
-    _prepare_out_dir(args.out)
+    if rank == 0:
+        _prepare_out_dir(args.out)
     channels, height, width = data.shape
     config = model_config(args.model, channels, height, width, data.num_classes)
 
     ember.manual_seed(args.seed)
     model = build_model(config)
-    optimizer, lr = make_optimizer(args.optimizer, model.parameters(), args.lr)
+    net = model  # what trains: the model, or its DistributedDataParallel wrapper
+    sampler = None
+    if args.distributed:
+        net = nn.parallel.DistributedDataParallel(model)  # rank 0's weights everywhere
+        sampler = DistributedSampler(data.train, num_replicas=world, rank=rank, seed=args.seed)
+    optimizer, lr = make_optimizer(args.optimizer, net.parameters(), args.lr)
     scheduler = ember.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
     loss_fn = nn.CrossEntropyLoss()
     loader = DataLoader(
         data.train,
         batch_size=args.batch_size,
-        shuffle=True,
+        shuffle=sampler is None,
+        sampler=sampler,
         generator=ember.Generator().manual_seed(args.seed),
     )
+    say = print if rank == 0 else (lambda *a, **k: None)
 
-    print(
+    say(
         f"data:  {data.description}: {len(data.train)} training and {len(data.test)} test images, "
         f"{height}x{width}, {data.num_classes} classes ({data.split})"
     )
-    print(f"model: {args.model}, {count_parameters(model):,} parameters")
-    print(model)
-    print(
+    say(f"model: {args.model}, {count_parameters(model):,} parameters")
+    say(model)
+    say(
         f"training: {counted(args.epochs, 'epoch')} of {counted(len(loader), 'batch', 'es')} "
-        f"of {args.batch_size}, "
-        f"{type(optimizer).__name__} lr {lr:g} with cosine decay, seed {args.seed}"
+        f"of {args.batch_size}"
+        + (f" on each of {world} processes" if args.distributed else "")
+        + f", {type(optimizer).__name__} lr {lr:g} with cosine decay, seed {args.seed}"
     )
 
     history = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
-    progress = Progress(args.epochs, len(loader))
+    progress = Progress(args.epochs, len(loader)) if rank == 0 else _Quiet()
     start = time.perf_counter()
     with single_threaded_blas():
         for epoch in range(1, args.epochs + 1):
             epoch_start = time.perf_counter()
             progress.start_epoch(epoch)
-            train_loss, train_acc = train_epoch(model, loader, loss_fn, optimizer, progress)
+            if sampler is not None:
+                sampler.set_epoch(epoch)
+            train_loss, train_acc = train_epoch(net, loader, loss_fn, optimizer, progress)
             scheduler.step()
             test_loss, test_correct, _, _ = evaluate_model(model, data.test)
             test_acc = test_correct / len(data.test)
@@ -231,6 +266,12 @@ def run(args):
                     "try a smaller --lr"
                 )
     elapsed = time.perf_counter() - start
+    if args.distributed:
+        from ember import distributed as dist
+
+        dist.destroy_process_group()
+        if rank != 0:  # rank 0 reports and saves for everyone
+            return 0
 
     print(f"trained in {elapsed:.1f} s")
     print(accuracy_line(test_correct, len(data.test)))
