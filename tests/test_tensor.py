@@ -196,3 +196,14 @@ def test_no_warning_on_plain_use():
         warnings.simplefilter("error")
         x = ember.randn(3, 3, requires_grad=True)
         (x.mm(x).clamp(min=0) ** 2).sum().backward()
+
+
+def test_set_num_threads():
+    before = ember.get_num_threads()
+    try:
+        ember.set_num_threads(1)
+        assert ember.get_num_threads() == 1
+    finally:
+        ember.set_num_threads(max(before, 1))
+    with pytest.raises(ValueError):
+        ember.set_num_threads(0)
