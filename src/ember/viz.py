@@ -100,7 +100,8 @@ def to_svg(tensor, path=None, params=None, show_saved=False) -> str:
     rows: dict[int, list] = {}
     for key in nodes:
         rows.setdefault(depth[key], []).append(key)
-    box_w, box_h, gap_x, gap_y = 150, 40, 24, 44
+    longest = max(len(line) for label, _ in nodes.values() for line in label.split("\n"))
+    box_w, box_h, gap_x, gap_y = max(150, 7 * longest + 16), 40, 24, 44  # ~7 px a character
     width = max(len(r) for r in rows.values()) * (box_w + gap_x) + gap_x
     height = len(rows) * (box_h + gap_y) + gap_y
     pos = {}
