@@ -154,9 +154,6 @@ def test_two_threads_train_like_one_at_a_time(train, fast_switching):
     assert not np.array_equal(alone[0][-1], alone[1][-1])  # they did train different models
 
 
-@pytest.mark.xfail(
-    strict=True, reason="concurrent backward into a shared leaf loses updates (no lock on .grad)"
-)
 def test_concurrent_backward_on_a_shared_leaf_loses_nothing(fast_switching):
     # NumPy releases the GIL inside a large in-place add, so unlocked accumulation races;
     # PyTorch locks each leaf's accumulation. 8 MB gradients make the race show every time.

@@ -6,6 +6,8 @@ gradient is summed back to its input's shape (undoing broadcasting) and cast to 
 
 from __future__ import annotations
 
+import threading
+
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import _state
 from ember.autograd.graph import AccumulateGrad, edge_of, type_string
@@ -270,18 +272,24 @@ def _owner(array):
     return array if base is None else base
 
 
+_ACCUMULATE_LOCK = threading.Lock()  # backward calls on several threads may share a leaf
+
+
 def _accumulate(leaf, grad, create_graph, fresh):
     if leaf._hooks:
         grad = _run_tensor_hooks(leaf._hooks, grad)
-    current = leaf._grad
-    if current is None:
-        leaf._grad = grad if create_graph else fresh.own(grad)
-    elif create_graph or current.requires_grad or grad.requires_grad:
-        leaf._grad = current + grad
-    elif current._data.shape == grad._data.shape:
-        current._data += grad._data
-        current._vc[0] += 1
-    else:
+    with _ACCUMULATE_LOCK:
+        current = leaf._grad
+        if current is None:
+            leaf._grad = grad if create_graph else fresh.own(grad)
+            return
+        if create_graph or current.requires_grad or grad.requires_grad:
+            leaf._grad = current + grad
+            return
+        if current._data.shape == grad._data.shape:
+            current._data += grad._data
+            current._vc[0] += 1
+            return
         raise RuntimeError(
             f"gradient of shape {list(grad.shape)} cannot accumulate into .grad of "
             f"{type_string(leaf)}"

@@ -56,6 +56,26 @@ def _device_mismatch(cls, args):
         )
 
 
+def _forward_error(cls, args, error):
+    """A RuntimeError naming the op and the shapes, in PyTorch's words where it has them."""
+    name = getattr(cls, "_table_name", cls.__name__.lower())
+    shapes = [tuple(a.shape) for a in args if isinstance(a, Tensor)]
+    if "broadcast" in str(error) and len(shapes) >= 2:
+        ndim = max(len(s) for s in shapes)
+        padded = [(1,) * (ndim - len(s)) + s for s in shapes]
+        for dim in range(ndim - 1, -1, -1):
+            sizes = [s[dim] for s in padded if s[dim] != 1]
+            if len(set(sizes)) > 1:
+                a, b = sizes[0], next(x for x in sizes if x != sizes[0])
+                return RuntimeError(
+                    f"{name}: The size of tensor a ({a}) must match the size of tensor b ({b}) "
+                    f"at non-singleton dimension {dim} (shapes "
+                    f"{', '.join(str(list(s)) for s in shapes)})"
+                )
+    listed = ", ".join(str(list(s)) for s in shapes)
+    return RuntimeError(f"{name}: {error} (input shapes {listed})")
+
+
 def _as_array(out, like_cls):
     """An op's result as an array of its inputs' kind: NumPy gives scalars for 0-d results,
     and some NumPy functions drop the (test-only) fake-CUDA array subclass."""
@@ -99,7 +119,10 @@ class Primitive(Function):
             else:
                 data.append(a)
         if not (record and _state.enabled):
-            out = cls.forward(_INERT, *data, **kwargs)
+            try:
+                out = cls.forward(_INERT, *data, **kwargs)
+            except ValueError as error:  # NumPy's words, e.g. for shapes that do not broadcast
+                raise _forward_error(cls, args, error) from None
             if out.__class__ is tuple:
                 if cls.view_of is not None:
                     return tuple(_make(_as_array(o, kind)) for o in out)
@@ -117,7 +140,10 @@ class Primitive(Function):
         connect(node, args)
         if _state.anomaly:
             record_trace(node)
-        out = cls.forward(node, *data, **kwargs)
+        try:
+            out = cls.forward(node, *data, **kwargs)
+        except ValueError as error:
+            raise _forward_error(cls, args, error) from None
         if out.__class__ is tuple:
             return _wrap_many(node, args, data, out, kind, cls.view_of is None)
         array = out

@@ -101,11 +101,13 @@ def _filled(fill, size, dtype, device, requires_grad, default=None):
     dtype = to_dtype(dtype) if dtype is not None else (default or get_default_dtype())
     device = _device(device)
     xp = _backend.module_for(device)
-    array = (
-        xp.full(_size(size), fill, dtype=dtype.np)
-        if fill is not None
-        else xp.empty(_size(size), dtype=dtype.np)
-    )
+    shape = _size(size)
+    try:
+        array = xp.full(shape, fill, dtype=dtype.np)
+    except (ValueError, MemoryError) as e:  # "array is too big", or out of memory
+        raise RuntimeError(
+            f"cannot allocate a tensor of size {list(shape)} and dtype {dtype}: {e}"
+        ) from None
     return _finish(array, requires_grad, device if xp is _host() else None)
 
 

@@ -134,7 +134,10 @@ def _arith_inplace(name):
             other = pointwise.mul(other, alpha)
         if write_through(self, other):
             data = other._data if isinstance(other, Tensor) else other
-            same_dtype = not isinstance(other, Tensor) or data.dtype == self._data.dtype
+            if isinstance(other, Tensor):
+                same_dtype = data.dtype == self._data.dtype
+            else:  # a float number into an integer tensor must raise, as PyTorch
+                same_dtype = self._data.dtype.kind == "f" or not isinstance(other, float)
             if same_dtype and (self._data.dtype.kind == "f" or name != "div"):
                 xp = _backend.array_module(self._data)
                 try:

@@ -220,7 +220,19 @@ def _out(result, out):
 
 
 # --- one-input functions: forward on arrays, derivative in ember ops ---
-neg = unary("neg", lambda xp, x: -x, lambda _x, _out, grad: -grad)
+_neg = unary("neg", lambda xp, x: -x, lambda _x, _out, grad: -grad)
+
+
+def neg(input):
+    """Same as torch.neg."""
+    if input._data.dtype.kind == "b":
+        raise RuntimeError(
+            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying "
+            "to invert a mask, use the `~` or `logical_not()` operator instead."
+        )
+    return _neg(input)
+
+
 exp = unary("exp", lambda xp, x: xp.exp(x), lambda _x, out, grad: grad * out)
 log = unary("log", lambda xp, x: xp.log(x), lambda x, _out, grad: grad / x, domain=(0.5, 3.0))
 sqrt = unary(
