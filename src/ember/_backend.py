@@ -184,6 +184,11 @@ def scalar_to_array(value, like_cls=None):
     return out
 
 
+def writeable(array) -> bool:
+    """False for read-only NumPy views (broadcasts, diagonals); CuPy arrays are always writable."""
+    return getattr(array.flags, "writeable", True)
+
+
 def shares_storage(a, b) -> bool:
     """True when two arrays may overlap in memory (a cheap bounds check)."""
     return array_module(a).may_share_memory(a, b)

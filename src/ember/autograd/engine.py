@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 
+from ember._backend import writeable
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import _state
 from ember.autograd.graph import AccumulateGrad, edge_of, type_string
@@ -259,7 +260,7 @@ class _FreshGrads:
     def own(self, grad):
         array = grad._data
         owner = _owner(array)
-        if id(owner) in self.given or not array.flags.writeable:
+        if id(owner) in self.given or not writeable(array):
             array = array.copy()
             owner = array
         self.given.add(id(owner))

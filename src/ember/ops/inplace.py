@@ -44,7 +44,7 @@ def check_inplace(tensor, others=()):
 def write_through(tensor, *others):
     """True when an in-place op can change the array directly (no graph to record)."""
     check_inplace(tensor, others)
-    if not tensor._data.flags.writeable:
+    if not _backend.writeable(tensor._data):
         raise RuntimeError(
             "unsupported operation: more than one element of the written-to tensor refers to a "
             "single memory location. Please clone() the tensor before performing the operation."
