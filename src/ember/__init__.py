@@ -6,6 +6,7 @@
 
 from ember import _backend, _dtype, autograd, cuda, distributed, linalg, nn, ops, optim, utils, viz
 from ember._backend import Device as device
+from ember._compile import compile
 from ember._dtype import (
     bool,
     double,

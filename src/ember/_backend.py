@@ -197,9 +197,7 @@ def shares_storage(a, b) -> bool:
 def add_at(target, index, values):
     """target[index] += values, accumulating over repeated indices (in place)."""
     if cupy is not None and isinstance(target, cupy.ndarray):
-        import cupyx
-
-        cupyx.scatter_add(target, index, values)
+        cupy.add.at(target, index, values)
     else:
         numpy.add.at(target, index, values)
 
