@@ -323,7 +323,9 @@ def record(fn, args, kwargs, arg_tensors, tracked, generators=(), arrays=()):
             rec.poison("a draw from a NumPy random generator (ember's own are replayed)")
         recording.output = _output_spec(rec, session, result, recording)
         _effects(rec, session, before, recording)
-        gc.collect()  # graph nodes hold tensors in cycles: let go of what is really dead
+        # young generations only: a full collection costs ~1 s in a big process, and a dead
+        # object it would have found only makes a buffer count as escaping (slower, not wrong)
+        gc.collect(1)
         for t in session.alive_new_tensors():
             array = _get_data(t)
             if array.__class__ is Traced and array._rec is rec and array._slot >= 0:
