@@ -643,3 +643,29 @@ def test_module_state_dicts_and_parameters(tmp_path, torch):
     np.testing.assert_array_equal(other.bias.detach().numpy(), theirs.bias.detach().numpy())
     torch.save({"param": theirs.weight}, tmp_path / "param.pt")
     assert isinstance(ember.load(tmp_path / "param.pt")["param"], ember.nn.Parameter)
+
+
+def test_a_torch_checkpoint_runs_in_the_same_ember_model(tmp_path, torch):
+    def build(lib):
+        nn = lib.nn
+        return nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(4 * 4 * 4, 10),
+        )  # fmt: skip
+
+    theirs = build(torch)
+    torch.save(theirs.state_dict(), tmp_path / "model.pt")
+    ours = build(ember)
+    result = ours.load_state_dict(ember.load(tmp_path / "model.pt"))
+    assert not result.missing_keys and not result.unexpected_keys
+    x = np.random.default_rng(0).standard_normal((2, 1, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        expected = theirs(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(ours(ember.from_numpy(x)).detach().numpy(), expected, rtol=1e-5,
+                               atol=1e-6)  # fmt: skip
+    ember.save(ours.state_dict(), tmp_path / "back.safetensors")  # and back into a fresh one
+    again = build(ember)
+    again.load_state_dict(ember.load(tmp_path / "back.safetensors"))
+    np.testing.assert_array_equal(
+        again(ember.from_numpy(x)).detach().numpy(), ours(ember.from_numpy(x)).detach().numpy()
+    )
