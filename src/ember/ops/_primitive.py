@@ -179,8 +179,11 @@ def _mark_view(t, args, cls):
     """After a view op: share storage, and remember how the view was made from its input, so
     an in-place op on the view can update the input's graph (see inplace.py)."""
     base = args[cls.view_of]
-    if _share_storage(t, base) and cls.write_back is not Primitive.write_back:
-        t._view_of = (base, cls, args[cls.view_of + 1 :])
+    if _share_storage(t, base):
+        if cls.write_back is not Primitive.write_back:
+            t._view_of = (base, cls, args[cls.view_of + 1 :])
+    else:  # NumPy copied (advanced indexing): a copy is row-major, as PyTorch's results
+        t._data = _contiguous(t._data)
 
 
 def _wrap_many(node, args, data, outs, kind, contiguous=True):
