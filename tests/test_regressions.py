@@ -64,7 +64,6 @@ NON_CONTIGUOUS_OPEN = {"solve", "topk", "kthvalue"}
 #                        dtype, and no in-place op on what they make
 _SAVES_OUTPUT = "test_inplace_on_op_output_keeps_backward"
 KNOWN_BUGS: dict[str, str] = {
-    "inplace-on:pixel_unshuffle": "test_pixel_unshuffle_returns_a_new_tensor",
     **{f"inplace-on:{name}": _SAVES_OUTPUT for name in SAVES_OUTPUT_OPEN},
     **{f"saves-all:{name}": "test_inplace_on_input_whose_partner_needs_no_grad"
        for name in SAVES_ALL_OPEN},
@@ -144,7 +143,6 @@ def _assert_same_grads(mine, theirs):
 # --- in-place ops on results
 
 
-@xfail("pixel_unshuffle of a one-channel input returns a view of its input")
 def test_pixel_unshuffle_returns_a_new_tensor(torch):
     for lib in (torch, ember):
         x = lib.arange(4.0).reshape(1, 2, 2)
