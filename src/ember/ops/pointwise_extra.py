@@ -266,7 +266,8 @@ erfc = _float_unary(
 erfinv = _float_unary(
     "erfinv",
     erfinv_array,
-    lambda _x, out, grad: grad * ((math.sqrt(math.pi) / 2) * (out * out).exp()),
+    # recomputed from x, as PyTorch: the output stays free to change in place
+    lambda x, _out, grad: grad * ((math.sqrt(math.pi) / 2) * (x.erfinv() ** 2).exp()),
     domain=(-0.9, 0.9),
 )
 
