@@ -21,7 +21,7 @@ SAVES_ALL = {
     **dict.fromkeys("remainder fmod".split(), 0),
     **dict.fromkeys("addcmul addmm addmv addr baddbmm addbmm".split(), 1),
 }
-SAVES_ALL_OPEN = {"einsum", "remainder", "fmod"}
+SAVES_ALL_OPEN = {"einsum"}
 # ops that save their own output where PyTorch saves only inputs
 SAVES_OUTPUT = "div pow_square pow_scalar erfinv square softsign lstm gru rnn_tanh rnn_relu"
 SAVES_OUTPUT = (SAVES_OUTPUT + " lstm_cell gru_cell").split()

@@ -168,14 +168,17 @@ class _Modulo(Primitive):
 
     @classmethod
     def forward(cls, ctx, a, b):
-        ctx.save_for_backward(a, b)
+        if ctx.needs_input_grad[1]:  # only b's gradient reads the operands, as PyTorch
+            ctx.save_for_backward(a, b)
         return getattr(array_module(a, b), cls._ufunc)(a, b)
 
     @classmethod
     def backward(cls, ctx, grad):
-        a, b = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        gb = -grad * RoundedDiv.apply(a, b, cls._mode) if needs[1] else None
+        gb = None
+        if needs[1]:
+            a, b = ctx.saved_tensors
+            gb = -grad * RoundedDiv.apply(a, b, cls._mode)
         return (grad if needs[0] else None), gb
 
 
