@@ -21,7 +21,7 @@ SAVES_ALL = {
     **dict.fromkeys("remainder fmod".split(), 0),
     **dict.fromkeys("addcmul addmm addmv addr baddbmm addbmm".split(), 1),
 }
-SAVES_ALL_OPEN = {"einsum"}
+SAVES_ALL_OPEN = set()
 # ops that save their own output where PyTorch saves only inputs
 SAVES_OUTPUT = "div pow_square pow_scalar erfinv square softsign lstm gru rnn_tanh rnn_relu"
 SAVES_OUTPUT = (SAVES_OUTPUT + " lstm_cell gru_cell").split()
@@ -69,7 +69,6 @@ KNOWN_BUGS: dict[str, str] = {
        for name in SAVES_ALL_OPEN},
     **{f"view-on:{name}": "test_view_of_op_output_works" for name in NON_CONTIGUOUS_OPEN},
     "view-on:max_pool_gather": "test_view_of_op_output_works",
-    "inplace-input:einsum": "test_einsum_reduction_saves_nothing",
     "mixed:solve_triangular": "test_mixed_float_dtypes_promote",
     "mixed:addr": "test_mixed_float_dtypes_promote",
     "mixed:index_put": "test_index_put_with_mask_casts_values",
@@ -194,7 +193,6 @@ def test_inplace_on_input_whose_partner_needs_no_grad(name, torch):
 
 
 @pytest.mark.parametrize("equation", ["ij->", "ij->j"])
-@xfail("einsum saves its operand for a pure reduction, which needs nothing saved")
 def test_einsum_reduction_saves_nothing(equation, torch):
     grads = []
     for lib in (torch, ember):

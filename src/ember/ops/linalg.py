@@ -417,7 +417,12 @@ class Einsum(Primitive):
         inputs, output = spec
         ctx.spec = spec
         ctx.sizes = [o.shape for o in operands]
-        ctx.save_for_backward(*operands)
+        # operand j is read only by the other operands' gradients: keep it just for those
+        needs = [ctx.needs_input_grad[j + 1] for j in range(len(operands))]
+        wanted = sum(needs)
+        ctx.save_for_backward(
+            *(o if wanted - needs[j] > 0 else None for j, o in enumerate(operands))
+        )
         xp = array_module(*operands)
         equation = ",".join(inputs) + "->" + output
         out = xp.einsum(equation, *operands, optimize=len(operands) > 1)
