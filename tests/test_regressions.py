@@ -69,6 +69,7 @@ KNOWN_BUGS: dict[str, str] = {
        for name in SAVES_ALL_OPEN},
     **{f"view-on:{name}": "test_view_of_op_output_works" for name in NON_CONTIGUOUS_OPEN},
     "view-on:max_pool_gather": "test_view_of_op_output_works",
+    "view-on:solve_triangular": "torch quirk: its result is column-major, so other views exist",
     "mixed:solve_triangular": "test_mixed_float_dtypes_promote",
     "mixed:addr": "test_mixed_float_dtypes_promote",
     "mixed:index_put": "test_index_put_with_mask_casts_values",

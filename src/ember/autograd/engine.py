@@ -54,6 +54,8 @@ def _root_gradients(roots, grads):
                 f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(g.shape)} and "
                 f"output[{i}] has a shape of {tuple(t.shape)}."
             )
+        elif g._data.dtype != t._data.dtype:
+            g = g.to(t.dtype)  # the graph sees the output's dtype, as PyTorch casts it
         out.append(g)
     return out
 

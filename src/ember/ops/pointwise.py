@@ -253,7 +253,8 @@ class TanhGrad(Primitive):
 
     @staticmethod
     def forward(ctx, out, grad):
-        ctx.save_for_backward(out, grad)
+        # grad is read only by out's gradient: keep it just for that, as PyTorch
+        ctx.save_for_backward(out, grad if ctx.needs_input_grad[0] else None)
         return grad * (1 - out * out)
 
     @staticmethod
@@ -270,7 +271,8 @@ class SigmoidGrad(Primitive):
 
     @staticmethod
     def forward(ctx, out, grad):
-        ctx.save_for_backward(out, grad)
+        # grad is read only by out's gradient: keep it just for that, as PyTorch
+        ctx.save_for_backward(out, grad if ctx.needs_input_grad[0] else None)
         return grad * out * (1 - out)
 
     @staticmethod
