@@ -570,15 +570,9 @@ BUGS = {
         "shape-cat-ndim shape-masked_fill shape-conv2d shape-gather-ndim shape-layer_norm "
         "shape-index_put_ dtype-nll_loss-float-target index-gather index-scatter index-take "
         "index-narrow index-one_hot dim-topk value-multinomial-negative value-multinomial-nan "
-        "value-multinomial-inf value-multinomial-too-many size-zeros-negative "
-        "size-ones-negative size-randn-negative size-full-negative size-arange-zero-step "
-        "size-reshape-two-minus-one args-view-str args-ones-float-size args-linear-bias-str"
+        "value-multinomial-inf value-multinomial-too-many "
+        "size-reshape-two-minus-one args-view-str args-linear-bias-str"
     ).split()},
-    "size-zeros-huge": _NUMPY,
-    "size-empty-huge": _NUMPY,
-    "size-rand-huge": _NUMPY,
-    "size-eye-negative": _NUMPY,
-    "size-randint-empty-range": _NUMPY,
     "index-index_select": "RuntimeError where PyTorch raises IndexError",
     "index-index_add": "RuntimeError where PyTorch raises IndexError",
     "autograd-function-grad-type": "TypeError where PyTorch raises RuntimeError",

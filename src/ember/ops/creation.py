@@ -9,17 +9,18 @@ from ember._dtype import from_numpy_dtype, get_default_dtype, int64, to_dtype
 from ember._tensor import Tensor
 
 
-def _size(size):
+def _size(size, op="tensor"):
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
         size = tuple(size[0])
     for s in size:
         if not isinstance(s, int) and not (isinstance(s, Tensor) and s.numel() == 1):
             raise TypeError(
-                f"size must be a tuple of ints, but got an element of type {type(s).__name__}"
+                f"{op}(): size must be a tuple of ints, but got an element of type "
+                f"{type(s).__name__}"
             )
         if int(s) < 0:
             raise RuntimeError(
-                f"Trying to create tensor with negative dimension {int(s)}: {list(size)}"
+                f"{op}(): Trying to create tensor with negative dimension {int(s)}: {list(size)}"
             )
     return tuple(int(s) for s in size)
 
@@ -97,33 +98,37 @@ def from_numpy(ndarray):
     return Tensor._make(ndarray)
 
 
-def _filled(fill, size, dtype, device, requires_grad, default=None):
+def _allocation_error(op, shape, dtype, error):
+    return RuntimeError(
+        f"{op}(): cannot allocate a tensor of size {list(shape)} and dtype {dtype} ({error})"
+    )
+
+
+def _filled(fill, size, dtype, device, requires_grad, default=None, op="tensor"):
     dtype = to_dtype(dtype) if dtype is not None else (default or get_default_dtype())
     device = _device(device)
     xp = _backend.module_for(device)
-    shape = _size(size)
+    shape = _size(size, op)
     try:
         array = xp.full(shape, fill, dtype=dtype.np)
     except (ValueError, MemoryError) as e:  # "array is too big", or out of memory
-        raise RuntimeError(
-            f"cannot allocate a tensor of size {list(shape)} and dtype {dtype}: {e}"
-        ) from None
+        raise _allocation_error(op, shape, dtype, e) from None
     return _finish(array, requires_grad, device if xp is _host() else None)
 
 
 def zeros(*size, out=None, dtype=None, device=None, requires_grad=False, layout=None):
     """Same as torch.zeros."""
-    return _filled(0, size, dtype, device, requires_grad)
+    return _filled(0, size, dtype, device, requires_grad, op="zeros")
 
 
 def ones(*size, out=None, dtype=None, device=None, requires_grad=False, layout=None):
     """Same as torch.ones."""
-    return _filled(1, size, dtype, device, requires_grad)
+    return _filled(1, size, dtype, device, requires_grad, op="ones")
 
 
 def empty(*size, out=None, dtype=None, device=None, requires_grad=False, **_):
     """Same as torch.empty (ember fills with zeros: no uninitialized memory leaks out)."""
-    return _filled(0, size, dtype, device, requires_grad)
+    return _filled(0, size, dtype, device, requires_grad, op="empty")
 
 
 def full(size, fill_value, *, out=None, dtype=None, device=None, requires_grad=False):
@@ -142,6 +147,7 @@ def full(size, fill_value, *, out=None, dtype=None, device=None, requires_grad=F
         dtype,
         device,
         requires_grad,
+        op="full",
     )
 
 
@@ -179,6 +185,11 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
     """Same as torch.eye."""
     dtype = to_dtype(dtype)
     device = _device(device)
+    for name, value in (("n", n), ("m", m)):
+        if value is not None and value < 0:
+            raise RuntimeError(
+                f"eye(): {name} must be greater or equal to 0, got {value} (negative)"
+            )
     array = _host().eye(n, n if m is None else m, dtype=dtype.np)
     return _finish(array, requires_grad, device)
 
@@ -189,7 +200,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
         start, end = 0, start
     values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     if step == 0:
-        raise RuntimeError("step must be nonzero")
+        raise RuntimeError("arange(): step must be nonzero")
     if dtype is None:
         dtype = int64 if all(isinstance(v, int) for v in values) else get_default_dtype()
     dtype = to_dtype(dtype)
@@ -214,9 +225,13 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_
 
 
 # --- random ---
-def _draw(draw, size, dtype, device, requires_grad, generator):
+def _draw(draw, size, dtype, device, requires_grad, generator, op="rand"):
     dtype = to_dtype(dtype)
-    array = draw(_random.rng(generator), _size(size), dtype)
+    shape = _size(size, op)
+    try:
+        array = draw(_random.rng(generator), shape, dtype)
+    except (ValueError, MemoryError) as e:
+        raise _allocation_error(op, shape, dtype, e) from None
     return _finish(array.astype(dtype.np, copy=False), requires_grad, _device(device))
 
 
@@ -229,6 +244,7 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **
         device,
         requires_grad,
         generator,
+        "rand",
     )
 
 
@@ -241,6 +257,7 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, *
         device,
         requires_grad,
         generator,
+        "randn",
     )
 
 
@@ -253,7 +270,12 @@ def randint(
     if size is None:
         raise TypeError("randint() missing required argument 'size'")
     dtype = to_dtype(dtype) if dtype is not None else int64
-    array = _random.rng(generator).integers(low, high, _size((size,)))
+    if low >= high:
+        raise RuntimeError(
+            f"randint(): random_ expects 'from' to be less than 'to', but got from={low} >= "
+            f"to={high}"
+        )
+    array = _random.rng(generator).integers(low, high, _size((size,), "randint"))
     return _finish(array.astype(dtype.np), requires_grad, _device(device))
 
 
