@@ -201,6 +201,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     if step == 0:
         raise RuntimeError("arange(): step must be nonzero")
+    if (values[1] - values[0]) * values[2] < 0:
+        raise RuntimeError("arange(): upper bound and larger bound inconsistent with step sign")
     if dtype is None:
         dtype = int64 if all(isinstance(v, int) for v in values) else get_default_dtype()
     dtype = to_dtype(dtype)
@@ -290,6 +292,10 @@ def normal(
     mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None, requires_grad=False
 ):
     """Same as torch.normal (number or tensor mean and std)."""
+    low = std.min().item() if isinstance(std, Tensor) and std.numel() else std
+    if not isinstance(std, Tensor) or std.numel():
+        if low < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {low}")
     if isinstance(mean, Tensor) or isinstance(std, Tensor):
         like = mean if isinstance(mean, Tensor) else std
         noise = randn(like.shape, generator=generator, dtype=like.dtype, device=like.device)

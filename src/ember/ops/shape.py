@@ -13,10 +13,16 @@ from ember.ops._shapes import normalize_dim
 from ember.ops._table import S, register
 
 
-def _shape_arg(shape):
+def _shape_arg(shape, op="reshape"):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
-    return tuple(int(s) for s in shape)
+    for s in shape:
+        if not hasattr(s, "__index__"):  # 2.5 or "2" is no size (int() would truncate)
+            raise TypeError(
+                f"{op}(): argument 'shape' must be a tuple of ints, but found element of type "
+                f"{type(s).__name__}"
+            )
+    return tuple(s.__index__() for s in shape)
 
 
 def _infer_shape(shape, numel, op):
@@ -26,10 +32,10 @@ def _infer_shape(shape, numel, op):
     for i, s in enumerate(shape):
         if s == -1:
             if infer is not None:
-                raise RuntimeError("only one dimension can be inferred")
+                raise RuntimeError(f"{op}(): only one dimension can be inferred")
             infer = i
         elif s < 0:
-            raise RuntimeError(f"invalid shape dimension {s}")
+            raise RuntimeError(f"{op}(): invalid shape dimension {s}")
         else:
             known *= s
     if infer is not None:
