@@ -230,6 +230,14 @@ def _pack(node, args, data, outputs):
     node._saved = tuple(saved)
 
 
+def raise_not_tensor(op, argument, position, value):
+    """PyTorch's TypeError for a non-tensor where an op needs a tensor."""
+    raise TypeError(
+        f"{op}(): argument '{argument}' (position {position}) must be Tensor, not "
+        f"{type(value).__name__}"
+    )
+
+
 def _camel(name):
     return "".join(part.capitalize() for part in name.split("_"))
 
@@ -267,6 +275,8 @@ def unary(name, forward, derivative, samples=UNARY, **spec):
     register(name, lambda lib, x: getattr(lib, name)(x), samples, **spec)(Op)
 
     def fn(input):
+        if not isinstance(input, Tensor):
+            raise_not_tensor(name, "input", 1, input)
         return Op.apply(input)
 
     fn.__name__ = fn.__qualname__ = name

@@ -8,7 +8,7 @@ import math
 
 from ember._backend import array_module
 from ember._tensor import Tensor
-from ember.ops._primitive import Primitive
+from ember.ops._primitive import Primitive, raise_not_tensor
 from ember.ops._shapes import broadcast_shapes, normalize_dim
 from ember.ops._table import S, register
 from ember.ops.creation import eye, ones
@@ -39,6 +39,9 @@ class Mm(Primitive):
 
 def mm(input, mat2, *, out=None):
     """Same as torch.mm: the product of two matrices."""
+    for position, (argument, value) in enumerate((("input", input), ("mat2", mat2)), 1):
+        if not isinstance(value, Tensor):
+            raise_not_tensor("mm", argument, position, value)
     if input._data.ndim != 2 or mat2._data.ndim != 2:
         bad = input if input._data.ndim != 2 else mat2
         raise RuntimeError(f"mm: expected 2D tensors, but got a {bad._data.ndim}D tensor")
@@ -95,6 +98,9 @@ class Matmul(Primitive):
 
 def matmul(input, other, *, out=None):
     """Same as torch.matmul."""
+    for position, (argument, value) in enumerate((("input", input), ("other", other)), 1):
+        if not isinstance(value, Tensor):
+            raise_not_tensor("matmul", argument, position, value)
     a, b = input._data, other._data
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(
