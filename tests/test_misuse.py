@@ -573,7 +573,6 @@ BUGS = {
         "value-multinomial-inf value-multinomial-too-many "
         " args-view-str args-linear-bias-str"
     ).split()},
-    "index-index_select": "RuntimeError where PyTorch raises IndexError",
     "index-index_add": "RuntimeError where PyTorch raises IndexError",
     "autograd-function-grad-type": "TypeError where PyTorch raises RuntimeError",
     "device-index_select": "an index on another device is accepted",

@@ -278,6 +278,7 @@ def index_select(input, dim, index, *, out=None):
         idx,
         x._data.shape[d],
         d,
+        error=IndexError,  # as PyTorch's "index out of range in self"
         message="index_select(): index {value} is out of bounds for dimension {dim} with size "
         "{size}",
     )
