@@ -78,7 +78,8 @@ def _count_dependencies(root_nodes, wanted=None):
         changed = True
         while changed:  # a node is useful when an edge from it reaches a useful node
             changed = False
-            for node in order:
+            # deepest first: `order` lists parents before children, so one pass usually does
+            for node in reversed(order):
                 if node not in useful and any(n in useful for n, _ in node._edges):
                     useful.add(node)
                     changed = True
