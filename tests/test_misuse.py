@@ -559,30 +559,9 @@ case("optim-scheduler-type", ("optimizer",),
 
 # ----------------------------------------------------------------------------- known bugs
 
-# Cases ember gets wrong today, each pinned with xfail(strict=True): remove an entry when its
-# bug is fixed. Several messages copy PyTorch's wording, which often omits the op's name.
-_NUMPY = "raw NumPy error escapes (ValueError/TypeError) instead of PyTorch's type naming the op"
-_UNNAMED = "the message does not name the op"
-BUGS = {
-    **{f"shape-{n}": _NUMPY for n in "lerp addcmul mse_loss".split()},
-    **{k: _UNNAMED for k in (
-        "shape-bmm shape-bmm-2d shape-mv shape-dot shape-dot-2d shape-tensordot shape-cat "
-        "shape-cat-ndim shape-masked_fill shape-conv2d shape-gather-ndim shape-layer_norm "
-        "shape-index_put_ dtype-nll_loss-float-target index-gather index-scatter index-take "
-        "index-narrow index-one_hot dim-topk value-multinomial-negative value-multinomial-nan "
-        "value-multinomial-inf value-multinomial-too-many "
-        " args-view-str args-linear-bias-str"
-    ).split()},
-    "index-index_add": "RuntimeError where PyTorch raises IndexError",
-    "autograd-function-grad-type": "TypeError where PyTorch raises RuntimeError",
-    "device-index_select": "an index on another device is accepted",
-    "dtype-conv2d-bias": "a float64 bias with float32 input is promoted (PyTorch raises)",
-    "dtype-linear-bias": "a float64 bias with float32 input is promoted (PyTorch raises)",
-    "nn-batchnorm-features": "BatchNorm bumps num_batches_tracked before the shape check",
-    "nn-load-state-shape": "load_state_dict copies the matching entries before raising",
-    "nn-load-state-missing": "load_state_dict copies the matching entries before raising",
-    "nn-load-state-unexpected": "load_state_dict copies every entry before raising",
-}  # fmt: skip
+# Cases ember gets wrong, by id, each with its reason: pinned with xfail(strict=True) until
+# fixed (then the entry goes). Empty: every case passes.
+BUGS: dict[str, str] = {}
 
 
 def _params_of(cases):

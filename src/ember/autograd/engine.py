@@ -240,7 +240,7 @@ def _check_results(node, results, n_inputs):
         )
     for i, r in enumerate(results):
         if r is not None and not isinstance(r, Tensor):
-            raise TypeError(
+            raise RuntimeError(  # PyTorch's type: the graph ran, its output is wrong
                 f"function {node.name()} returned a gradient of type {type(r).__name__} at "
                 f"index {i}; expected a Tensor or None"
             )

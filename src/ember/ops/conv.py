@@ -162,7 +162,7 @@ class Fold(Primitive):
 
 
 # --- convolution ---
-def _conv_input(input, weight, nd, op):
+def _conv_input(input, weight, bias, nd, op, out_channels):
     if input._data.ndim not in (nd + 1, nd + 2):
         raise RuntimeError(
             f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {op}, but got "
@@ -177,6 +177,19 @@ def _conv_input(input, weight, nd, op):
         raise RuntimeError(
             f"{op}: Input type ({input.dtype}) and weight type ({weight.dtype}) should be the same"
         )
+    if bias is not None:
+        if not isinstance(bias, Tensor):
+            raise TypeError(f"{op}(): argument 'bias' must be Tensor, not {type(bias).__name__}")
+        if bias._data.dtype != input._data.dtype:
+            raise RuntimeError(
+                f"{op}: Input type ({input.dtype}) and bias type ({bias.dtype}) should be the same"
+            )
+        if bias.shape != (out_channels,):
+            raise RuntimeError(
+                f"{op}: Given weight of size {list(weight.shape)}, expected bias to be "
+                f"1-dimensional with {out_channels} elements, but got bias of size "
+                f"{list(bias.shape)} instead"
+            )
     batched = input._data.ndim == nd + 2
     return (input if batched else input.unsqueeze(0)), batched
 
@@ -216,7 +229,7 @@ def _add_bias(out, bias, nd):
 
 def convolution(input, weight, bias, stride, padding, dilation, groups, nd, op):
     """The N-d convolution behind conv1d/2d/3d: im2col, then one (grouped) matmul."""
-    x, batched = _conv_input(input, weight, nd, op)
+    x, batched = _conv_input(input, weight, bias, nd, op, weight.shape[0])
     kernel = weight._data.shape[2:]
     stride = ntuple(stride, nd, "stride")
     dilation = ntuple(dilation, nd, "dilation")
@@ -225,7 +238,7 @@ def convolution(input, weight, bias, stride, padding, dilation, groups, nd, op):
     out_c, c_per_group = weight._data.shape[:2]
     if groups < 1 or c_per_group * groups != c or out_c % groups:
         raise RuntimeError(
-            f"Given groups={groups}, weight of size {list(weight.shape)}, expected "
+            f"{op}: Given groups={groups}, weight of size {list(weight.shape)}, expected "
             f"input{list(x.shape)} to have {c_per_group * groups} channels, but got {c} "
             "channels instead"
         )
@@ -255,7 +268,7 @@ def transposed_convolution(
     input, weight, bias, stride, padding, output_padding, groups, dilation, nd, op
 ):
     """The N-d transposed convolution: one (grouped) matmul, then col2im."""
-    x, batched = _conv_input(input, weight, nd, op)
+    x, batched = _conv_input(input, weight, bias, nd, op, weight.shape[1] * groups)
     kernel = weight._data.shape[2:]
     stride = ntuple(stride, nd, "stride")
     dilation = ntuple(dilation, nd, "dilation")

@@ -41,6 +41,11 @@ def _type_name(t, c_type=False):
     return _TYPE_NAMES[name][c_type] if name in _TYPE_NAMES else name
 
 
+def type_word(t):
+    """PyTorch's name for a tensor's scalar type in error messages ("Float", "Long")."""
+    return _type_name(t)
+
+
 # --- tensor[index]: turning a Python index into a NumPy one ---
 def normalize_index(index, x):
     """Turn an index into one NumPy understands, refusing what PyTorch refuses."""
@@ -233,8 +238,9 @@ def _write(out, index, value, accumulate):
         raise _index_error(e, out.shape) from None
     except ValueError:
         result = list(_take(target, index).shape)
+        given = list(getattr(value, "shape", ()))
         raise RuntimeError(
-            f"shape mismatch: value tensor of shape {list(getattr(value, 'shape', ()))} cannot "
+            f"index_put_: shape mismatch: value tensor of shape {given} cannot "
             f"be broadcast to indexing result of shape {result}"
         ) from None
 

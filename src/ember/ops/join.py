@@ -129,7 +129,9 @@ def cat(tensors, dim=0, *, out=None):
     dtype = tensors[0].dtype
     for i, t in enumerate(tensors):
         if t._data.ndim == 0:
-            raise RuntimeError(f"zero-dimensional tensor (at position {i}) cannot be concatenated")
+            raise RuntimeError(
+                f"cat(): zero-dimensional tensor (at position {i}) cannot be concatenated"
+            )
         dtype = promote_types(dtype, t.dtype)
     kept = [(i, t) for i, t in enumerate(tensors) if not _is_legacy_empty(t._data)]
     if kept:
@@ -138,14 +140,15 @@ def cat(tensors, dim=0, *, out=None):
         for i, t in kept[1:]:
             if t._data.ndim != ref._data.ndim:
                 raise RuntimeError(
-                    "Tensors must have same number of dimensions: got "
+                    "cat(): Tensors must have same number of dimensions: got "
                     f"{ref._data.ndim} and {t._data.ndim}"
                 )
             for k, (want, got) in enumerate(zip(ref._data.shape, t._data.shape)):
                 if k != d and want != got:
                     raise RuntimeError(
-                        f"Sizes of tensors must match except in dimension {d}. Expected size "
-                        f"{want} but got size {got} for tensor number {i} in the list."
+                        f"cat(): Sizes of tensors must match except in dimension {d}. "
+                        f"Expected size {want} but got size {got} for tensor number {i} in the "
+                        "list."
                     )
     else:
         d = normalize_dim(dim, 1, "cat")
@@ -262,7 +265,8 @@ def narrow(input, dim, start, length):
     start, length = int(start), int(length)
     if not -n <= start <= n:
         raise IndexError(
-            f"start out of range (expected to be in range of [{-n}, {n}], but got {start})"
+            f"narrow(): start out of range (expected to be in range of [{-n}, {n}], but got "
+            f"{start})"
         )
     if start < 0:
         start += n

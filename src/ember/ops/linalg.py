@@ -12,6 +12,7 @@ from ember.ops._primitive import Primitive, raise_not_tensor
 from ember.ops._shapes import broadcast_shapes, normalize_dim
 from ember.ops._table import S, register
 from ember.ops.creation import eye, ones
+from ember.ops.indexing import type_word
 
 
 def _check_same_dtype(op, a, b):
@@ -119,24 +120,6 @@ def matmul(input, other, *, out=None):
     return Matmul.apply(input, other)
 
 
-_TYPE_WORDS = {
-    "float16": "Half",
-    "float32": "Float",
-    "float64": "Double",
-    "int64": "Long",
-    "int32": "Int",
-    "int16": "Short",
-    "int8": "Char",
-    "uint8": "Byte",
-    "bool": "Bool",
-}
-
-
-def type_word(t):
-    """PyTorch's name for a tensor's scalar type in error messages ("Float", "Long")."""
-    return _TYPE_WORDS[t.dtype.name]
-
-
 def to_out(result, out):
     """Honour an `out=` argument: copy the result into it and return it."""
     if out is None:
@@ -161,12 +144,12 @@ def dot(input, other, *, out=None):
     """Same as torch.dot: the inner product of two 1-D tensors."""
     if input._data.ndim != 1 or other._data.ndim != 1:
         raise RuntimeError(
-            f"1D tensors expected, but got {input._data.ndim}D and {other._data.ndim}D tensors"
+            f"dot: 1D tensors expected, but got {input._data.ndim}D and {other._data.ndim}D tensors"
         )
     n, m = input._data.shape[0], other._data.shape[0]
     if n != m:
         raise RuntimeError(
-            f"inconsistent tensor size, expected tensor [{n}] and src [{m}] to have the same "
+            f"dot: inconsistent tensor size, expected tensor [{n}] and src [{m}] to have the same "
             f"number of elements, but got {n} and {m} elements respectively"
         )
     if input._data.dtype != other._data.dtype:
@@ -201,7 +184,7 @@ def mv(input, vec, *, out=None):
     _check_ndim("mv", "vec", vec, 1)
     (n, k), m = input._data.shape, vec._data.shape[0]
     if k != m:
-        raise RuntimeError(f"size mismatch, got input ({n}), mat ({n}x{k}), vec ({m})")
+        raise RuntimeError(f"mv: size mismatch, got input ({n}), mat ({n}x{k}), vec ({m})")
     _check_same_dtype("mv", input, vec)
     return to_out(Matmul.apply(input, vec), out)
 
@@ -209,13 +192,13 @@ def mv(input, vec, *, out=None):
 def bmm(input, mat2, *, out=None):
     """Same as torch.bmm: a batch of matrix products, no broadcasting."""
     if input._data.ndim != 3:
-        raise RuntimeError("batch1 must be a 3D tensor")
+        raise RuntimeError("bmm: batch1 must be a 3D tensor")
     if mat2._data.ndim != 3:
-        raise RuntimeError("batch2 must be a 3D tensor")
+        raise RuntimeError("bmm: batch2 must be a 3D tensor")
     (b, _, k), (b2, k2, _) = input.shape, mat2.shape
     if (b2, k2) != (b, k):
         raise RuntimeError(
-            f"Expected size for first two dimensions of batch2 tensor to be: [{b}, {k}] but "
+            f"bmm: Expected size for first two dimensions of batch2 tensor to be: [{b}, {k}] but "
             f"got: [{b2}, {k2}]."
         )
     _check_same_dtype("bmm", input, mat2)
@@ -295,14 +278,14 @@ def tensordot(a, b, dims=2, out=None):
         dims_a = [dims_a] if isinstance(dims_a, int) else list(dims_a)
         dims_b = [dims_b] if isinstance(dims_b, int) else list(dims_b)
         if len(dims_a) != len(dims_b):
-            raise RuntimeError("both dimension lists should have same length")
+            raise RuntimeError("tensordot: both dimension lists should have same length")
         dims_a = [normalize_dim(d, a._data.ndim, "tensordot") for d in dims_a]
         dims_b = [normalize_dim(d, b._data.ndim, "tensordot") for d in dims_b]
     for da, db in zip(dims_a, dims_b):
         if a.shape[da] != b.shape[db]:
             raise RuntimeError(
-                f"contracted dimensions need to match, but first has size {a.shape[da]} in dim "
-                f"{da} and second has size {b.shape[db]} in dim {db}"
+                "tensordot: contracted dimensions need to match, but first has size "
+                f"{a.shape[da]} in dim {da} and second has size {b.shape[db]} in dim {db}"
             )
     _check_same_dtype("tensordot", a, b)
     free_a = [d for d in range(a._data.ndim) if d not in dims_a]

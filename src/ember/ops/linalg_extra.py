@@ -197,8 +197,8 @@ def cross(input, other, dim=None, *, out=None):
     """Same as torch.cross (dim=None picks the first dim of size 3, with PyTorch's warning)."""
     if dim is None:
         warnings.warn(
-            "Using torch.cross without specifying the dim arg is deprecated.\nPlease either pass "
-            "the dim explicitly or simply use torch.linalg.cross.\nThe default value of dim will "
+            "Using ember.cross without specifying the dim arg is deprecated.\nPlease either pass "
+            "the dim explicitly or simply use ember.linalg.cross.\nThe default value of dim will "
             "change to agree with that of linalg.cross in a future release.",
             UserWarning,
             stacklevel=2,

@@ -138,9 +138,11 @@ def one_hot(tensor, num_classes=-1):
     if num_classes == -1:
         num_classes = int(data.max()) + 1 if data.size else 0
     if data.size and int(data.min()) < 0:
-        raise RuntimeError("Class values must be non-negative.")
+        raise RuntimeError("one_hot: Class values must be non-negative.")
     if data.size and int(data.max()) >= num_classes:
-        raise RuntimeError("Class values must be smaller than num_classes.")
+        raise RuntimeError(
+            f"one_hot: Class values must be smaller than num_classes ({num_classes})."
+        )
     out = data[..., None] == xp.arange(num_classes, dtype=data.dtype)
     return Tensor._make(out.astype("int64"))
 

@@ -18,6 +18,7 @@ from ember.ops._table import BINARY, UNARY, S, register
 from ember.ops.convert import cast
 from ember.ops.inplace import apply_inplace
 from ember.ops.pointwise import clamp, log, operands, pow, where
+from ember.ops.shape import broadcast_shape_of
 
 
 # --- helpers shared with rounding.py and activation_math.py ---
@@ -500,15 +501,24 @@ _LERP_SAMPLES = (
 
 @register("lerp", lambda lib, a, b, w: lib.lerp(a, b, w), _LERP_SAMPLES)
 @register("lerp_scalar", lambda lib, a, b: a.lerp(b, 0.3), BINARY)
+def _check_broadcast(op, *operands):
+    """A composite's shape error names the composite, not the step inside it that fails."""
+    tensors = [t for t in operands if isinstance(t, Tensor)]
+    if len({t._data.shape for t in tensors}) > 1:
+        broadcast_shape_of(tensors, op)
+
+
 def lerp(input, end, weight, *, out=None):
     """Same as torch.lerp: input + weight * (end - input)."""
     a, b = operands(input, end, "lerp")
+    _check_broadcast("lerp", a, b, weight)
     return finish(a + weight * (b - a), out)
 
 
 @register("addcmul", lambda lib, a, b, c: lib.addcmul(a, b, c, value=0.5), _LERP_SAMPLES)
 def addcmul(input, tensor1, tensor2, *, value=1, out=None):
     """Same as torch.addcmul: input + value * tensor1 * tensor2."""
+    _check_broadcast("addcmul", input, tensor1, tensor2)
     prod = tensor1 * tensor2
     return finish(input + (prod if value == 1 else value * prod), out)
 
@@ -521,6 +531,7 @@ def addcmul(input, tensor1, tensor2, *, value=1, out=None):
 )
 def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
     """Same as torch.addcdiv: input + value * tensor1 / tensor2."""
+    _check_broadcast("addcdiv", input, tensor1, tensor2)
     if tensor1._data.dtype.kind != "f" and tensor2._data.dtype.kind != "f":
         raise RuntimeError(
             "Integer division with addcdiv is no longer supported, and in a future release "

@@ -50,23 +50,21 @@ def meshgrid(*tensors, indexing=None):
         tensors = tuple(tensors[0])
     if indexing is None:
         warnings.warn(
-            "torch.meshgrid: in an upcoming release, it will be required to pass the indexing "
-            "argument.",
+            "meshgrid: in an upcoming release, it will be required to pass the indexing argument.",
             UserWarning,
             stacklevel=2,
         )
         indexing = "ij"
     if indexing not in ("ij", "xy"):
         raise RuntimeError(
-            f'torch.meshgrid: indexing must be one of "xy" or "ij", but received: {indexing}'
+            f'meshgrid: indexing must be one of "xy" or "ij", but received: {indexing}'
         )
     if not tensors:
         raise RuntimeError("meshgrid expects a non-empty TensorList")
     for t in tensors:
         if t._data.ndim > 1:
             raise RuntimeError(
-                "torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got: "
-                f"{t._data.ndim}D"
+                f"meshgrid: Expected 0D or 1D tensor in the tensor list but got: {t._data.ndim}D"
             )
         if t._data.dtype != tensors[0]._data.dtype or t.device != tensors[0].device:
             raise RuntimeError(
@@ -138,25 +136,27 @@ def bernoulli_(self, p=0.5, *, generator=None):
 def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
     """Same as torch.multinomial: category indices drawn by the (unnormalized) weights in rows."""
     if input._data.ndim not in (1, 2):
-        raise RuntimeError("prob_dist must be 1 or 2 dim")
+        raise RuntimeError("multinomial: prob_dist must be 1 or 2 dim")
     if input._data.dtype.kind != "f":
         raise RuntimeError(
             f"multinomial only supports floating-point dtypes for input, got: {input.dtype.name}"
         )
     n = input.shape[-1]
     if num_samples <= 0:
-        raise RuntimeError("cannot sample n_sample <= 0 samples")
+        raise RuntimeError("multinomial: cannot sample n_sample <= 0 samples")
     if not replacement and num_samples > n:
         raise RuntimeError(
-            "cannot sample n_sample > prob_dist.size(-1) samples without replacement"
+            "multinomial: cannot sample n_sample > prob_dist.size(-1) samples without replacement"
         )
     xp = _host()
     weights = _backend.to_host(input._data).astype("float64").reshape(-1, n)
     if not xp.isfinite(weights).all() or (weights < 0).any():
-        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+        raise RuntimeError(
+            "multinomial: probability tensor contains either `inf`, `nan` or element < 0"
+        )
     totals = weights.sum(axis=1)
     if (totals <= 0).any():
-        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+        raise RuntimeError("multinomial: invalid distribution (sum of probabilities <= 0)")
     rng = _random.rng(generator)
     if replacement:
         rows = [rng.choice(n, size=num_samples, p=w / total) for w, total in zip(weights, totals)]

@@ -661,7 +661,10 @@ def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):  # noqa: A00
     """Same as torch.topk: the k largest (or smallest) values along dim, in order."""
     d = normalize_dim(-1 if dim is None else dim, input._data.ndim, "topk")
     if not 0 <= k <= _size_along(input, d):
-        raise RuntimeError("selected index k out of range")
+        raise RuntimeError(
+            f"topk(): selected index k out of range (k={k}, dim {d} has size "
+            f"{_size_along(input, d)})"
+        )
     order = _sort_indices(input._data, d, largest)
     return _select(input, order[(slice(None),) * d + (slice(0, k),)] if order.ndim else order, d)
 

@@ -57,13 +57,16 @@ def _index_array(index, input, op):
     )
     if index._data.dtype.name not in dtypes:
         raise error(message.format(type=_type_name(index)))
-    data = index._data
     if index.device != input.device:
-        data = _backend.to_device(data, input.device)
-    return data
+        raise RuntimeError(
+            "Expected all tensors to be on the same device, but found at least two devices, "
+            f"{input.device} and {index.device}! (argument 'index' of {op}(); move it with "
+            f".to('{input.device}'))"
+        )
+    return index._data
 
 
-def _check_bounds(idx, size, dim, negative_ok=False, error=RuntimeError, message=None):
+def _check_bounds(idx, size, dim, op, negative_ok=False, error=RuntimeError, message=None):
     if idx.size == 0:
         return
     low = -size if negative_ok else 0
@@ -71,7 +74,7 @@ def _check_bounds(idx, size, dim, negative_ok=False, error=RuntimeError, message
     if bad.any():
         value = int(idx[bad].reshape(-1)[0])
         text = message or "index {value} is out of bounds for dimension {dim} with size {size}"
-        raise error(text.format(value=value, dim=dim, size=size))
+        raise error(f"{op}(): " + text.format(value=value, dim=dim, size=size))
 
 
 def _along(idx, dim):
@@ -108,8 +111,8 @@ def _fill_value(input, value, op):
 
 
 # --- gather / scatter ---
-def _gather(x, dim, idx):
-    _check_bounds(idx, x._data.shape[dim], dim)
+def _gather(x, dim, idx, op="gather"):
+    _check_bounds(idx, x._data.shape[dim], dim, op)
     return GetItem.apply(x, _along(idx, dim))
 
 
@@ -120,12 +123,15 @@ def gather(input, dim, index, *, sparse_grad=False, out=None):
     d = normalize_dim(dim, x._data.ndim, "gather")
     idx1 = idx.reshape(1) if idx.ndim == 0 else idx
     if idx1.ndim != x._data.ndim:
-        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+        raise RuntimeError(
+            "gather(): Index tensor must have the same number of dimensions as input tensor"
+        )
     for k, (i, s) in enumerate(zip(idx1.shape, x._data.shape)):
         if k != d and i > s:
             raise RuntimeError(
-                f"Size does not match at dimension {k} expected index {list(index.shape)} to be "
-                f"no larger than self {list(input.shape)} apart from dimension {d}"
+                f"gather(): Size does not match at dimension {k} expected index "
+                f"{list(index.shape)} to be no larger than self {list(input.shape)} apart from "
+                f"dimension {d}"
             )
     result = _gather(x, d, idx1)
     if idx.ndim == 0:
@@ -146,11 +152,15 @@ def _scatter_plan(input, dim, index, src, op):
     ndim = input._data.ndim
     d = normalize_dim(dim, ndim, op)
     if idx.ndim != ndim:
-        raise RuntimeError("Index tensor must have the same number of dimensions as self tensor")
+        raise RuntimeError(
+            f"{op}(): Index tensor must have the same number of dimensions as self tensor"
+        )
     is_tensor = isinstance(src, Tensor)
     if is_tensor:
         if src._data.ndim != ndim:
-            raise RuntimeError("Index tensor must have the same number of dimensions as src tensor")
+            raise RuntimeError(
+                f"{op}(): Index tensor must have the same number of dimensions as src tensor"
+            )
         if src._data.dtype != input._data.dtype:
             raise RuntimeError(f"{op}(): Expected self.dtype to be equal to src.dtype")
     too_big = any(k != d and i > s for k, (i, s) in enumerate(zip(idx.shape, input.shape)))
@@ -162,7 +172,7 @@ def _scatter_plan(input, dim, index, src, op):
             f"Expected index {list(idx.shape)} to be no larger than self {list(input.shape)} "
             f"apart from dimension {d}{tail}"
         )
-    _check_bounds(idx, input._data.shape[d], d)
+    _check_bounds(idx, input._data.shape[d], d, op)
     if is_tensor:
         if src._data.shape != idx.shape:
             src = GetItem.apply(src, tuple(slice(0, n) for n in idx.shape))
@@ -242,14 +252,14 @@ def take_along_dim(input, indices, dim=None, *, out=None):
             "indices"
         )
     if ndim == 0:
-        return _out(reshape(_gather(_as_1d(input), 0, idx.reshape(1)), ()), out)
+        return _out(reshape(_gather(_as_1d(input), 0, idx.reshape(1), "take_along_dim"), ()), out)
     shape = list(broadcast_shape_of((_with(input.shape, d, 1), _with(idx.shape, d, 1))))
     x = expand(input, _with(shape, d, input.shape[d]))
     xp = _backend.array_module(idx)
     idx = xp.broadcast_to(idx, _with(shape, d, idx.shape[d]))
     n = input._data.shape[d]
-    _check_bounds(idx, n, d, negative_ok=True)
-    return _out(_gather(x, d, xp.where(idx < 0, idx + n, idx)), out)
+    _check_bounds(idx, n, d, "take_along_dim", negative_ok=True)
+    return _out(_gather(x, d, xp.where(idx < 0, idx + n, idx), "take_along_dim"), out)
 
 
 def _with(shape, dim, size):
@@ -274,14 +284,8 @@ def index_select(input, dim, index, *, out=None):
     )
     x = _as_1d(input)
     d = normalize_dim(dim, x._data.ndim, "index_select")
-    _check_bounds(
-        idx,
-        x._data.shape[d],
-        d,
-        error=IndexError,  # as PyTorch's "index out of range in self"
-        message="index_select(): index {value} is out of bounds for dimension {dim} with size "
-        "{size}",
-    )
+    # IndexError, as PyTorch's "index out of range in self"
+    _check_bounds(idx, x._data.shape[d], d, "index_select", error=IndexError)
     result = GetItem.apply(x, (slice(None),) * d + (idx,))
     if input._data.ndim == 0 and result._data.size == 1:
         result = reshape(result, ())
@@ -319,11 +323,13 @@ def _index_add_plan(input, dim, index, source, alpha, op):
         )
     if _with(source.shape, d, 0) != _with(input.shape, d, 0):
         raise RuntimeError(
-            "source tensor shape must match self tensor shape, excluding the specified "
+            f"{op}(): source tensor shape must match self tensor shape, excluding the specified "
             f"dimension. Got self.shape = {list(input.shape)} source.shape = "
             f"{list(source.shape)}"
         )
-    _check_bounds(idx, input._data.shape[d], d)
+    # PyTorch's 1-D kernel raises IndexError, its n-D one RuntimeError
+    error = IndexError if ndim <= 1 else RuntimeError
+    _check_bounds(idx, input._data.shape[d], d, op, error=error)
     if alpha != 1:
         source = source * alpha
         if source._data.dtype != input._data.dtype:
@@ -354,7 +360,7 @@ def _index_fill_plan(input, dim, index, value, op):
     idx = _vector_index(index, input, op, RuntimeError, "Index has to be a vector/scalar")
     d = normalize_dim(dim, input._data.ndim, op)
     n = input._data.shape[d]
-    _check_bounds(idx, n, d, negative_ok=True, error=IndexError)
+    _check_bounds(idx, n, d, op, negative_ok=True, error=IndexError)
     # each entry filled once, so a tensor value's gradient counts it once
     idx = _backend.array_module(idx).unique(idx % n) if idx.size else idx
     return (slice(None),) * d + (idx,), _fill_value(input, value, op)
@@ -423,7 +429,7 @@ def _masked_fill_plan(input, mask, value, op):
         name = _type_name(mask, c_type=True) if isinstance(mask, Tensor) else type(mask).__name__
         raise RuntimeError(f"{op} only supports boolean masks, but got mask with dtype {name}")
     value = _fill_value(input, value, op)
-    shape = broadcast_shape_of((mask, input))
+    shape = broadcast_shape_of((mask, input), op)
     data = _on_device_of(mask._data, mask, input)
     xp = _backend.array_module(data)
     return shape, (xp.broadcast_to(data, shape),), value
@@ -431,7 +437,7 @@ def _masked_fill_plan(input, mask, value, op):
 
 def masked_fill(input, mask, value):
     """Same as torch.masked_fill: value where mask is True (mask and input broadcast)."""
-    shape, where, value = _masked_fill_plan(input, mask, value, "masked_fill_")
+    shape, where, value = _masked_fill_plan(input, mask, value, "masked_fill")
     return _put(expand(input, shape), where, value)
 
 
@@ -464,6 +470,7 @@ def take(input, index):
         idx,
         n,
         0,
+        "take",
         negative_ok=True,
         error=IndexError,
         message="out of range: tried to access index {value} on a tensor of {size} elements.",

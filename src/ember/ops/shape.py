@@ -7,6 +7,7 @@ import builtins
 import warnings
 
 from ember._backend import array_module
+from ember._dtype import dtype
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import normalize_dim
@@ -80,11 +81,9 @@ def reshape(input, *shape):
 
 def view(input, *shape):
     """Same as torch.Tensor.view: a view, or an error when the strides do not allow one."""
-    if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
-        from ember.ops.convert import cast
-
-        return cast(input, shape[0])  # view(dtype) as a value cast
-    shape = _infer_shape(_shape_arg(shape), input._data.size, "view")
+    if len(shape) == 1 and isinstance(shape[0], dtype):
+        return _view_as_dtype(input, shape[0])
+    shape = _infer_shape(_shape_arg(shape, "view"), input._data.size, "view")
     probe = input._data.view()
     try:
         probe.shape = shape
@@ -94,6 +93,34 @@ def view(input, *shape):
             "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
         ) from None
     return Reshape.apply(input, shape)
+
+
+def _view_as_dtype(input, new):
+    """view(dtype): the same bytes read as another dtype (PyTorch's bit reinterpretation, not
+    a cast); the last dim scales by the ratio of element sizes. Not differentiable."""
+    if new.np == input._data.dtype:
+        return _alias(input)
+    data = input._data
+    old_size, new_size = data.dtype.itemsize, new.np.itemsize
+    if old_size != new_size:
+        if data.ndim == 0:
+            raise RuntimeError(
+                f"view(): a 0-dim tensor cannot be viewed as {new} from {input.dtype} "
+                "(different element sizes)"
+            )
+        if data.shape[-1] > 1 and data.strides[-1] != old_size:
+            raise RuntimeError(
+                "view(): self.stride(-1) must be 1 to view with a different element size"
+            )
+        if (data.shape[-1] * old_size) % new_size:
+            raise RuntimeError(
+                f"view(): self.size(-1) must be divisible by {new_size // old_size} to view "
+                f"{input.dtype} as {new} (different element sizes), but got {data.shape[-1]}"
+            )
+    t = Tensor._make(data.view(new.np))
+    t._vc = input._vc
+    t._base = input._base if input._base is not None else input
+    return t
 
 
 def _alias(input):
@@ -420,8 +447,9 @@ def broadcast_shapes(*shapes):
     return tuple(result)
 
 
-def broadcast_shape_of(tensors):
-    """The broadcast shape of tensors, or PyTorch's 'size of tensor a' RuntimeError."""
+def broadcast_shape_of(tensors, op=None):
+    """The broadcast shape of tensors, or PyTorch's 'size of tensor a' RuntimeError (naming
+    `op` when given)."""
     result = ()
     for t in tensors:
         shape = t.shape if isinstance(t, Tensor) else tuple(t)
@@ -432,7 +460,8 @@ def broadcast_shape_of(tensors):
         for i, (x, y) in enumerate(zip(a, b)):
             if x != y and x != 1 and y != 1:
                 raise RuntimeError(
-                    f"The size of tensor a ({x}) must match the size of tensor b ({y}) at "
+                    (f"{op}: " if op else "")
+                    + f"The size of tensor a ({x}) must match the size of tensor b ({y}) at "
                     f"non-singleton dimension {i}"
                 )
             out.append(y if x == 1 else x)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ember._tensor import Tensor
+
 
 def linear(input, weight, bias=None):
     """Same as torch.nn.functional.linear: input @ weight.T + bias.
@@ -13,6 +15,14 @@ def linear(input, weight, bias=None):
             f"linear(): expected input with at least 1 dim and a 1-D or 2-D weight, got input "
             f"{list(input.shape)} and weight {list(weight.shape)}"
         )
+    if bias is not None:
+        if not isinstance(bias, Tensor):
+            raise TypeError(f"linear(): argument 'bias' must be Tensor, not {type(bias).__name__}")
+        if bias._data.dtype != input._data.dtype:
+            raise RuntimeError(
+                f"linear(): input and bias must have the same dtype, but got {input.dtype} and "
+                f"{bias.dtype}"
+            )
     if weight.dim() == 1:
         out = input.matmul(weight)
     elif input.dim() == 2:

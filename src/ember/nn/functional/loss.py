@@ -10,7 +10,9 @@ from ember import ops
 from ember._tensor import Tensor
 from ember.ops.activation import log_softmax
 from ember.ops.activation_math import logsigmoid
+from ember.ops.indexing import type_word
 from ember.ops.nn_extra import binary_cross_entropy_elementwise
+from ember.ops.shape import broadcast_shape_of
 
 
 def legacy_reduction(size_average, reduce, emit_warning=True):
@@ -58,8 +60,11 @@ def _size(shape):
     return f"ember.Size({list(shape)})"
 
 
-def _warn_broadcast(input, target):
+def _check_target_shape(input, target, op):
+    """PyTorch broadcasts a target of another shape, with a warning; one that does not
+    broadcast is an error naming the loss."""
     if input.shape != target.shape:
+        broadcast_shape_of((input, target), op)
         warnings.warn(
             f"Using a target size ({_size(target.shape)}) that is different to the input size "
             f"({_size(input.shape)}). This will likely lead to incorrect results due to "
@@ -91,7 +96,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     """Same as torch.nn.functional.mse_loss."""
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
-    _warn_broadcast(input, target)
+    _check_target_shape(input, target, "mse_loss")
     _check_weight(input, weight)
     diff = input - target
     return _weighted_reduce(diff * diff, weight, reduction)
@@ -101,7 +106,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", wei
     """Same as torch.nn.functional.l1_loss."""
     reduction = _reduction(size_average, reduce, reduction)
     _check_reduction(reduction)
-    _warn_broadcast(input, target)
+    _check_target_shape(input, target, "l1_loss")
     _check_weight(input, weight)
     return _weighted_reduce((input - target).abs(), weight, reduction)
 
@@ -112,7 +117,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     _check_reduction(reduction)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
-    _warn_broadcast(input, target)
+    _check_target_shape(input, target, "smooth_l1_loss")
     diff = (input - target).abs()
     if beta == 0:
         return reduce_loss(diff, reduction)
@@ -125,7 +130,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     _check_reduction(reduction)
     if delta <= 0:
         raise RuntimeError("huber_loss does not support non-positive values for delta.")
-    _warn_broadcast(input, target)
+    _check_target_shape(input, target, "huber_loss")
     _check_weight(input, weight)
     diff = (input - target).abs()
     loss = ops.where(diff < delta, diff * diff * 0.5, (diff - 0.5 * delta) * delta)
@@ -156,7 +161,10 @@ def _class_targets(input, target):
 
 def _long_targets(target):
     if target._data.dtype.kind not in "iu":
-        raise RuntimeError(f"expected scalar type Long but found {target.dtype.name.capitalize()}")
+        raise RuntimeError(
+            "nll_loss: expected target dtype to be Long or Byte, but got "
+            f"{type_word(target)}; convert it with target.long()"
+        )
     return target._data
 
 

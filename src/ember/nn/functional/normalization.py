@@ -30,10 +30,8 @@ def _affine(y, weight, bias, view):
     return y
 
 
-def batch_norm(
-    input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5
-):
-    """Same as torch.nn.functional.batch_norm (running stats are updated in place)."""
+def check_batch_norm_args(input, running_mean, running_var, weight, bias):
+    """batch_norm's shape checks (BatchNorm runs them before it counts a batch)."""
     ndim = input.dim()
     if ndim < 2:
         raise ValueError(f"expected 2D or 3D input (got {ndim}D input)")
@@ -45,7 +43,18 @@ def batch_norm(
         ("bias", bias),
     ):
         if t is not None and t.numel() != channels:
-            raise RuntimeError(f"{name} should contain {channels} elements not {t.numel()}")
+            raise RuntimeError(
+                f"batch_norm: {name} should contain {channels} elements not {t.numel()}"
+            )
+
+
+def batch_norm(
+    input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5
+):
+    """Same as torch.nn.functional.batch_norm (running stats are updated in place)."""
+    check_batch_norm_args(input, running_mean, running_var, weight, bias)
+    ndim = input.dim()
+    channels = input.shape[1]
     view = lambda t: _channel_view(t, ndim)  # noqa: E731
     if not training:
         if running_mean is None or running_var is None:
@@ -112,7 +121,7 @@ def _normalized_dims(input, normalized_shape, op):
     n = len(shape)
     if n == 0 or tuple(input.shape[input.dim() - n :]) != shape:
         raise RuntimeError(
-            f"Given normalized_shape={list(shape)}, expected input with shape [*, "
+            f"{op}: Given normalized_shape={list(shape)}, expected input with shape [*, "
             f"{', '.join(map(str, shape))}], but got input of size{list(input.shape)}"
         )
     return tuple(range(input.dim() - n, input.dim()))

@@ -7,6 +7,7 @@ import numbers
 from ember.autograd.grad_mode import no_grad
 from ember.nn import functional as F
 from ember.nn import init
+from ember.nn.functional.normalization import check_batch_norm_args
 from ember.nn.modules._factory import new_parameter
 from ember.nn.modules.module import Module
 from ember.ops.creation import ones, tensor, zeros
@@ -129,6 +130,9 @@ class _BatchNorm(_NormBase):
                 "Expected more than 1 value per channel when training, got input size "
                 f"ember.Size({list(input.shape)})"
             )
+        check_batch_norm_args(
+            input, self.running_mean, self.running_var, self.weight, self.bias
+        )  # before num_batches_tracked moves
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             with no_grad():

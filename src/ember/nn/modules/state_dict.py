@@ -37,6 +37,33 @@ def _overrides(module, name):
     return getattr(type(module), name) is not getattr(Module, name)
 
 
+class _Snapshot:
+    """Every parameter and buffer of a module tree (the objects, their values and versions),
+    so a failed load_state_dict can put the module back as it was."""
+
+    def __init__(self, root):
+        self.modules = [(m, dict(m._parameters), dict(m._buffers)) for m in root.modules()]
+        seen = {}
+        for _, params, buffers in self.modules:
+            for t in itertools.chain(params.values(), buffers.values()):
+                if t is not None and id(t) not in seen:
+                    seen[id(t)] = (t, t._data.copy(), t._vc[0])
+        self.tensors = list(seen.values())
+
+    def restore(self):
+        for module, params, buffers in self.modules:
+            module._parameters.clear()
+            module._parameters.update(params)
+            module._buffers.clear()
+            module._buffers.update(buffers)
+        for t, data, version in self.tensors:
+            if t._data.shape == data.shape and t._data.dtype == data.dtype:
+                t._data[...] = data
+            else:
+                t._data = data
+            t._vc[0] = version  # the values are bit-identical to that version's
+
+
 class StateDictMixin:
     """Module's state_dict half (Module inherits it)."""
 
@@ -189,7 +216,12 @@ class StateDictMixin:
             for hook in module._load_state_dict_post_hooks.values():
                 hook(module, keys)
 
-        load(self)
+        undo = _Snapshot(self)
+        try:
+            load(self)
+        except BaseException:
+            undo.restore()
+            raise
         if strict:
             if unexpected_keys:
                 error_msgs.insert(
@@ -206,6 +238,7 @@ class StateDictMixin:
                     ),
                 )
         if error_msgs:
+            undo.restore()  # nothing half-loaded: the module is as it was before the call
             raise RuntimeError(
                 "Error(s) in loading state_dict for {}:\n\t{}".format(
                     type(self).__name__, "\n\t".join(error_msgs)
