@@ -25,7 +25,7 @@ SAVES_ALL_OPEN = set()
 # ops that save their own output where PyTorch saves only inputs
 SAVES_OUTPUT = "div pow_square pow_scalar erfinv square softsign lstm gru rnn_tanh rnn_relu"
 SAVES_OUTPUT = (SAVES_OUTPUT + " lstm_cell gru_cell").split()
-SAVES_OUTPUT_OPEN = {"lstm", "gru", "rnn_tanh", "rnn_relu", "lstm_cell", "gru_cell"}
+SAVES_OUTPUT_OPEN: set[str] = set()
 # (op, sample, output) whose result is not contiguous where PyTorch's is: .view() raised
 NON_CONTIGUOUS = [
     ("fold", 1, 0),
@@ -45,7 +45,7 @@ NON_CONTIGUOUS = [
     ("index_select", 0, 0),
     ("lstm_cell", 0, 1),
 ]
-NON_CONTIGUOUS_OPEN = {"solve", "topk", "kthvalue"}
+NON_CONTIGUOUS_OPEN: set[str] = set()
 
 # Known differences the fuzzer (tests/fuzz.py) steers around: the open ember bugs pinned by
 # the tests below (an entry goes with its xfail when the bug is fixed), and a few torch
@@ -68,16 +68,7 @@ KNOWN_BUGS: dict[str, str] = {
     **{f"saves-all:{name}": "test_inplace_on_input_whose_partner_needs_no_grad"
        for name in SAVES_ALL_OPEN},
     **{f"view-on:{name}": "test_view_of_op_output_works" for name in NON_CONTIGUOUS_OPEN},
-    "view-on:max_pool_gather": "test_view_of_op_output_works",
     "view-on:solve_triangular": "torch quirk: its result is column-major, so other views exist",
-    "mixed:solve_triangular": "test_mixed_float_dtypes_promote",
-    "mixed:addr": "test_mixed_float_dtypes_promote",
-    "mixed:index_put": "test_index_put_with_mask_casts_values",
-    **{f"empty:{name}": "test_empty_input_works" for name in (
-        "pinv_hermitian einsum tensordot adaptive_avg_pool1d adaptive_avg_pool2d matrix_norm "
-        "unfold").split()},
-    **{f"resize:{name}": "test_var_gradient_without_degrees_of_freedom"
-       for name in ("var", "std", "var_mean", "std_mean")},
     # torch quirks
     **{f"mixed:{name}": "torch quirk: mixed dtypes pass for some calls only (einsum with no "
        "contraction; conv_transpose with a float64 bias returns float32)"
@@ -94,9 +85,8 @@ KNOWN_BUGS: dict[str, str] = {
     "inplace-input:kron": "torch quirk: kron's saved input views are not version-checked",
     # torch's low-level RNN entry points segfault on unusual arguments (the same tensor in
     # several slots, odd shapes): recurrent ops get fresh inputs of their samples' shapes
-    # only, and no in-place op touches what they make (ember's RNN ops also save outputs
-    # that torch does not)
-    "module:ember.ops.recurrent": "torch quirk (segfaults) and " + _SAVES_OUTPUT,
+    # only, and no in-place op touches what they make
+    "module:ember.ops.recurrent": "torch quirk: its low-level RNN entry points segfault",
 }  # fmt: skip
 
 
@@ -259,8 +249,7 @@ def test_view_of_op_output_works(name, sample, output, torch):
         ),
     ],
 )
-@xfail("float32 and float64 operands raise instead of promoting to float64, as in PyTorch")
-def test_mixed_float_dtypes_promote(name, fn, shapes, torch):
+def test_mixed_float_dtypes_follow_torch(name, fn, shapes, torch):
     outs = []
     for lib in (torch, ember):
         ts = [
@@ -276,7 +265,6 @@ def test_mixed_float_dtypes_promote(name, fn, shapes, torch):
     np.testing.assert_allclose(outs[1][1], outs[0][1], rtol=1e-6)
 
 
-@xfail("index_put with a boolean mask refuses a float32 value for a float64 tensor")
 def test_index_put_with_mask_casts_values(torch):
     outs = []
     for lib in (torch, ember):
@@ -304,7 +292,6 @@ def test_index_put_with_mask_casts_values(torch):
         ("unfold", lambda L: L.nn.functional.unfold(L.zeros(0, 2, 5, 5), 3, padding=1, stride=2)),
     ],
 )
-@xfail("raises on an empty input that PyTorch accepts")
 def test_empty_input_works(name, fn, torch):
     expected, got = fn(torch), fn(ember)
     assert tuple(got.shape) == tuple(expected.shape)
@@ -314,7 +301,6 @@ def test_empty_input_works(name, fn, torch):
 # --- gradients at edges
 
 
-@xfail("var/std with correction >= N: NaN gradient where PyTorch gives +-inf or -0")
 def test_var_gradient_without_degrees_of_freedom(torch):
     grads = []
     for lib in (torch, ember):

@@ -88,11 +88,9 @@ CASES = (
 )
 
 
-# open bugs, pinned: remove an entry when its bug is fixed
-BUGS = {
-    "std-tiny-float32": "std of tiny float32 values underflows to 0 (PyTorch: 1e-30) and its "
-    "gradient is 0 (PyTorch: -0.5, 0, 0.5)",
-}
+# Cases ember gets wrong, by id, each with its reason: pinned with xfail(strict=True) until
+# fixed. Empty: every case passes.
+BUGS: dict[str, str] = {}
 
 
 def _params():

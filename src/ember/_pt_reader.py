@@ -12,6 +12,7 @@ file ever runs. Sizes are checked against the archive before anything is allocat
 from __future__ import annotations
 
 import collections
+import math
 import struct
 import zipfile
 
@@ -52,6 +53,8 @@ _TORCH_DTYPES = {
     "bool": "bool",
 }
 _MAX_DIM = 2**62
+# more bytes than any array NumPy can describe (zero strides could otherwise fake them)
+_MAX_BYTES = 2**62
 
 
 class _StorageType:
@@ -179,7 +182,8 @@ def _rebuild_tensor(loader, storage, offset, size, stride, requires_grad, hooks,
         raise _corrupt(f"bad tensor size {size!r:.60} / stride {stride!r:.60}")
     if not (_is_count(offset) and all(map(_is_count, size)) and all(map(_is_count, stride))):
         raise _corrupt(f"bad tensor offset/size/stride {offset!r:.20}/{size!r:.60}/{stride!r:.60}")
-    if any(d > _MAX_DIM for d in size):
+    too_big = math.prod(size) * storage.array.itemsize > _MAX_BYTES
+    if too_big or any(d > _MAX_DIM for d in size):
         raise _corrupt(f"tensor size {size!r:.80} is implausibly large")
     n = storage.array.size
     if 0 in size:

@@ -71,7 +71,7 @@ def test_cat_error_names_the_tensor_and_sizes():
     with pytest.raises(RuntimeError) as info:
         ember.cat([ember.zeros(2, 3), ember.zeros(2, 3), ember.zeros(2, 4)], dim=0)
     assert str(info.value) == (
-        "Sizes of tensors must match except in dimension 0. Expected size 3 but got size 4 "
+        "cat(): Sizes of tensors must match except in dimension 0. Expected size 3 but got size 4 "
         "for tensor number 2 in the list."
     )
 

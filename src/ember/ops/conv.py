@@ -403,7 +403,8 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     _check_sizes(x._data.shape[2:], kernel, dilation, pads)
     cols = Unfold.apply(x, kernel, stride, dilation, pads)  # (C*K, N*L)
     n = x._data.shape[0]
-    out = cols.reshape(cols.shape[0], n, -1).transpose(0, 1).contiguous()
+    length = math.prod(out_sizes(x._data.shape[2:], kernel, stride, dilation, pads))
+    out = cols.reshape(cols.shape[0], n, length).transpose(0, 1).contiguous()
     return out if batched else out.squeeze(0)
 
 

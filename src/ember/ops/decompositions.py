@@ -265,7 +265,7 @@ def solve(A, B, *, left=True, out=None):
             f"{type_word(A)} and B of type {type_word(B)} instead"
         )
     if not left:
-        return to_out(_mT(solve(_mT(A), _mT(B))), out)
+        return to_out(_mT(solve(_mT(A), _mT(B))).contiguous(), out)
     vector = B._data.ndim == 1 or (B._data.ndim == A._data.ndim - 1 and B.shape == A.shape[:-1])
     rhs = B.unsqueeze(-1) if vector else B
     n = A.shape[-1]
@@ -566,7 +566,9 @@ class Pinv(Primitive):
     def forward(ctx, a, atol, rtol, hermitian):
         xp = array_module(a)
         atol, rtol = _tolerances(a, atol, rtol, xp)
-        if hermitian:
+        if a.size == 0:  # the pseudo-inverse of an empty matrix is the empty transpose
+            out = xp.zeros(a.shape[:-2] + (a.shape[-1], a.shape[-2]), dtype=a.dtype)
+        elif hermitian:
             w, v = xp.linalg.eigh(a)
             mag = xp.abs(w)
             keep = mag > xp.maximum(atol, rtol * mag.max(axis=-1, keepdims=True))

@@ -7,6 +7,7 @@ import builtins
 import math
 
 from ember._backend import array_module
+from ember._dtype import result_type
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive, raise_not_tensor
 from ember.ops._shapes import broadcast_shapes, normalize_dim
@@ -231,8 +232,13 @@ def addmv(input, mat, vec, *, beta=1, alpha=1, out=None):
 
 
 def addr(input, vec1, vec2, *, beta=1, alpha=1, out=None):
-    """Same as torch.addr: beta * input + alpha * outer(vec1, vec2)."""
-    return to_out(_scaled_sum("addr", input, outer(vec1, vec2), beta, alpha), out)
+    """Same as torch.addr: beta * input + alpha * outer(vec1, vec2); unlike addmm it
+    promotes mixed dtypes, as PyTorch's addr does."""
+    product = outer(vec1, vec2)
+    if isinstance(input, Tensor) and input._data.dtype != product._data.dtype:
+        dtype = result_type(input, product)
+        input, product = input.to(dtype), product.to(dtype)
+    return to_out(_scaled_sum("addr", input, product, beta, alpha), out)
 
 
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
@@ -291,8 +297,11 @@ def tensordot(a, b, dims=2, out=None):
     free_a = [d for d in range(a._data.ndim) if d not in dims_a]
     free_b = [d for d in range(b._data.ndim) if d not in dims_b]
     size = math.prod(a.shape[d] for d in dims_a)
-    left = a.permute(*free_a, *dims_a).reshape(-1, size)
-    right = b.permute(*dims_b, *free_b).reshape(size, -1)
+    # explicit sizes: -1 cannot be inferred when a contracted size is 0
+    rows = math.prod(a.shape[d] for d in free_a)
+    cols = math.prod(b.shape[d] for d in free_b)
+    left = a.permute(*free_a, *dims_a).reshape(rows, size)
+    right = b.permute(*dims_b, *free_b).reshape(size, cols)
     shape = tuple(a.shape[d] for d in free_a) + tuple(b.shape[d] for d in free_b)
     return to_out(Mm.apply(left, right).reshape(shape), out)
 
@@ -562,7 +571,7 @@ def _broadcast_labels(specs, operands):
                     f"einsum(): subscript {c} has size {n} for operand {i} which does not "
                     f"broadcast with previously seen size {seen}"
                 )
-            sizes[c] = builtins.max(seen, n)
+            sizes[c] = seen if n == 1 else n  # 1 broadcasts to any size, 0 included
     out = []
     for spec, t in zip(specs, operands):
         shape = tuple(sizes[c] for c in spec)

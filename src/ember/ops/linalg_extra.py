@@ -313,7 +313,9 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
     if ord == "nuc" or ord in (2, -2):
         rest = [d for d in range(A._data.ndim) if d not in (d0, d1)]
         s = svdvals(A.permute(*rest, d0, d1))
-        result = s.sum(-1) if ord == "nuc" else s.amax(-1) if ord == 2 else s.amin(-1)
+        # the largest of no singular values is 0, as PyTorch (a sum of none)
+        largest = s.sum(-1) if s.shape[-1] == 0 else s.amax(-1)
+        result = s.sum(-1) if ord == "nuc" else largest if ord == 2 else s.amin(-1)
         if keepdim:
             for d in sorted((d0, d1)):
                 result = result.unsqueeze(d)
@@ -322,7 +324,11 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
         # 1: the largest column sum of |A|; inf: the largest row sum
         summed, reduced = (d0, d1) if ord in (1, -1) else (d1, d0)
         sums = vector_norm(A, 1, summed, keepdim=True)
-        result = sums.amax(reduced, keepdim=True) if ord > 0 else sums.amin(reduced, keepdim=True)
+        if ord > 0:  # the largest of no sums is 0, as PyTorch
+            empty = sums.shape[reduced] == 0
+            result = (sums.sum if empty else sums.amax)(reduced, keepdim=True)
+        else:
+            result = sums.amin(reduced, keepdim=True)
         return to_out(result if keepdim else result.squeeze((d0, d1)), out)
     raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
 
@@ -408,6 +414,8 @@ register(
 def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
     """Same as torch.linalg.solve_triangular (only A's triangle is read, and differentiated)."""
     _check_matrix("linalg.solve_triangular", A)
+    if isinstance(B, Tensor) and B._data.dtype != A._data.dtype:
+        B = B.to(A.dtype)  # PyTorch computes in A's dtype (solve, by contrast, refuses)
     T = A.triu() if upper else A.tril()
     if unitriangular:
         n = A.shape[-1]

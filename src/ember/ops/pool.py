@@ -429,10 +429,15 @@ def _pooling_matrix(xp, n, o, dtype):
 def adaptive_avg_pool(input, output_size, nd, op):
     """Adaptive average pooling: a mean for 1x1 outputs, else one matmul per spatial dim."""
     spatial, outs = _adaptive_sizes(input, output_size, nd, op)
-    if any(o <= 0 for o in outs) or any(n == 0 for n in spatial):
-        raise RuntimeError(f"{op}(): output_size and input sizes must be greater than 0")
-    if all(o == 1 for o in outs):
+    if any(o < 0 for o in outs):
+        raise RuntimeError(f"{op}(): output_size must be non-negative, but got {list(outs)}")
+    if all(o == 1 for o in outs):  # a mean: NaN over an empty window, as PyTorch
         return input.mean(tuple(range(-nd, 0)), keepdim=True)
+    if any(n == 0 for n in spatial):
+        raise RuntimeError(
+            f"{op}(): Expected input to have non-zero size for non-batch dimensions, but input "
+            f"has sizes {list(input.shape)} with an empty spatial dimension"
+        )
     xp = array_module(input._data)
     out = input
     for i, (n, o) in enumerate(zip(spatial, outs)):

@@ -581,6 +581,12 @@ def _sum_bias(b_ih, b_hh):
     return b_ih if b_hh is None else b_ih + b_hh
 
 
+def _handed_out(t):
+    """A layer's result as the caller gets it: a copy, so that changing it in place (which
+    PyTorch allows) cannot reach the saved result the layer's backward reads."""
+    return t.clone()
+
+
 def _run_layers(op, input, hx, params, options, layer_fn):
     """The stacking shared by lstm/gru/rnn: layers, directions, dropout between layers."""
     has_biases, num_layers, dropout, train, bidirectional, batch_first = options
@@ -619,6 +625,8 @@ def _run_layers(op, input, hx, params, options, layer_fn):
         if dropout and train and layer < num_layers - 1:
             layer_input = _dropout(layer_input, dropout, True)
     output = layer_input.transpose(0, 1) if batch_first else layer_input
+    if directions == 1:  # the last layer's own result, which its backward reads
+        output = _handed_out(output)
     return (output, *(stack(final) for final in finals))
 
 
@@ -697,7 +705,7 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     h, c = hx
     _check_cell("lstm_cell", input, (h, c), w_ih, w_hh, 4)
     hs, cs, _ = LstmLayer.apply(input.unsqueeze(0), w_ih, w_hh, b_ih, b_hh, h, c)
-    return hs[0], cs[0]
+    return _handed_out(hs[0]), _handed_out(cs[0])
 
 
 def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
@@ -705,7 +713,7 @@ def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     _check_cell("gru_cell", input, (hx,), w_ih, w_hh, 3)
     x = input.mm(w_ih.t())
     x = x if b_ih is None else x + b_ih
-    return GruLayer.apply(x.unsqueeze(0), w_hh, b_hh, hx)[0]
+    return _handed_out(GruLayer.apply(x.unsqueeze(0), w_hh, b_hh, hx)[0])
 
 
 def _rnn_cell(op, nonlinearity):
@@ -714,7 +722,7 @@ def _rnn_cell(op, nonlinearity):
         x = input.mm(w_ih.t())
         bias = _sum_bias(b_ih, b_hh)
         x = x if bias is None else x + bias
-        return RnnLayer.apply(x.unsqueeze(0), w_hh, hx, nonlinearity)[0]
+        return _handed_out(RnnLayer.apply(x.unsqueeze(0), w_hh, hx, nonlinearity)[0])
 
     cell.__name__ = cell.__qualname__ = op
     cell.__doc__ = f"Same as torch.{op} (the function nn.RNNCell calls): h' for one step."

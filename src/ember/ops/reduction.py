@@ -64,6 +64,9 @@ class Mean(Primitive):
         for d in dims:
             count *= x.shape[d]
         ctx.count = count
+        if count == 0:  # NaN, as PyTorch, without NumPy's "Mean of empty slice" warning
+            total = x.sum(axis=dims, keepdims=keepdim, dtype=np_dtype)
+            return total * array_module(x).nan
         return x.mean(axis=dims, keepdims=keepdim, dtype=np_dtype)
 
     @staticmethod
@@ -166,25 +169,31 @@ class Amin(_Extreme):
         return x.min(axis=dims, keepdims=keepdim)
 
 
-def _check_nonempty(input, op, dims):
-    if input._data.size == 0 and builtins.any(input._data.shape[d] == 0 for d in dims):
-        raise IndexError(
+def _check_nonempty(input, op, dims, all_dims):
+    """amax/amin of nothing is undefined: PyTorch's errors for all dims, and for one dim."""
+    if input._data.size != 0:
+        return
+    if all_dims:
+        raise RuntimeError(
             f"{op}(): Expected reduction dim to be specified for input.numel() == 0. Specify "
             "the reduction dim with the 'dim' argument."
         )
+    for d in dims:
+        if input._data.shape[d] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
 
 
 def amax(input, dim=(), keepdim=False):
     """Same as torch.amax (dim=() reduces every dim)."""
     dims = normalize_dims(dim if dim != () else None, input._data.ndim, "amax")
-    _check_nonempty(input, "amax", dims)
+    _check_nonempty(input, "amax", dims, dim in ((), None))
     return Amax.apply(input, dims, keepdim)
 
 
 def amin(input, dim=(), keepdim=False):
     """Same as torch.amin (dim=() reduces every dim)."""
     dims = normalize_dims(dim if dim != () else None, input._data.ndim, "amin")
-    _check_nonempty(input, "amin", dims)
+    _check_nonempty(input, "amin", dims, dim in ((), None))
     return Amin.apply(input, dims, keepdim)
 
 
@@ -480,7 +489,7 @@ def _cumulative_(fn, name):
 
 
 # --- variance, standard deviation, logsumexp ---
-def _var_mean(op, input, dim, unbiased, keepdim, correction):
+def _var_mean(op, input, dim, unbiased, keepdim, correction, root=False):
     if isinstance(dim, bool):  # var(x, True): the legacy unbiased flag in dim's place
         dim, unbiased = None, dim
     if unbiased is not None and correction is not None:
@@ -491,20 +500,14 @@ def _var_mean(op, input, dim, unbiased, keepdim, correction):
         raise RuntimeError("std and var only support floating point and complex dtypes")
     dims = _dims(dim, input._data.ndim, op)
     mu = mean(input, dims, keepdim=True)
-    diff = input - mu
-    total = sum(diff * diff, dims, keepdim)
-    dof = builtins.max(0, _count(input._data.shape, dims) - correction)
-    if dof == 0:
+    if _count(input._data.shape, dims) <= correction:
         warnings.warn(
             f"{op}(): degrees of freedom is <= 0. Correction should be strictly less than the "
             "reduction factor (input numel divided by output numel).",
             UserWarning,
             stacklevel=3,
         )
-        with quiet(array_module(total._data)):
-            variance = total * math.inf  # 0/0 = nan and x/0 = inf, as PyTorch
-    else:
-        variance = total / dof
+    variance = (Std if root else Variance).apply(input, dims, keepdim, correction, root)
     return variance, (mu if keepdim else mu.reshape(variance.shape))
 
 
@@ -519,15 +522,70 @@ _VAR_SAMPLES = (
 
 
 @register("var", lambda lib, x, **kw: x.var(**kw), _VAR_SAMPLES)
+class Variance(Primitive):
+    """var (or, with root, std) over dims: sum((x - mean)^2) / max(0, N - correction).
+
+    Computed in float64 and rounded once, as PyTorch accumulates: the std of float32 values
+    near 1e-30 is not lost to squares that underflow. The gradient is PyTorch's formula,
+    2 (x - mean) / (N - correction): without the mean's own term (analytically zero,
+    numerically inf - inf when there are no degrees of freedom) and with N - correction
+    unclamped; std's is var's times 1 / (2 std), and 0 where std is 0.
+    """
+
+    node_name = "VarBackward0"
+
+    @staticmethod
+    def forward(ctx, x, dims, keepdim, correction, root):
+        ctx.dims, ctx.keepdim, ctx.root = dims, keepdim, root
+        ctx.denominator = _count(x.shape, dims) - correction
+        xp = array_module(x)
+        wide = x.astype(xp.float64) if x.dtype != xp.float64 else x
+        if x.size == 0:
+            total = wide.sum(axis=dims, keepdims=keepdim)
+        else:
+            diff = wide - wide.mean(axis=dims, keepdims=True)
+            total = (diff * diff).sum(axis=dims, keepdims=keepdim)
+        with quiet(xp):  # 0/0 = nan and x/0 = inf, as PyTorch
+            out = total / builtins.max(0, ctx.denominator)
+            if root:
+                out = xp.sqrt(out)
+        out = _as_dtype(out, x.dtype, xp)
+        ctx.save_for_backward(x, out if root else None)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, out = ctx.saved_tensors
+        if ctx.root:  # d std = d var / (2 std); 0 where std is 0, as PyTorch
+            grad = where(out == 0, 0.0, grad / (2 * out))
+        if not ctx.keepdim:
+            grad = grad.reshape(keepdim_shape(x.shape, ctx.dims))
+        scale = 2.0 / ctx.denominator if ctx.denominator else math.inf
+        return grad * scale * (x - mean(x, ctx.dims, keepdim=True)), None, None, None, None
+
+
+@register("std", lambda lib, x, **kw: x.std(**kw), _VAR_SAMPLES)
+class Std(Variance):
+    """Variance with root=True: its own node name, as PyTorch's."""
+
+    node_name = "StdBackward0"
+
+
+def _as_dtype(result, dtype, xp):
+    """A reduction's result (an array, or NumPy's scalar for 0-d) in `dtype`."""
+    if is_scalar_result(result):
+        result = xp.asarray(result)
+    return result.astype(dtype, copy=False)
+
+
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
     """Same as torch.var (correction=1 by default; unbiased= is the legacy spelling)."""
     return finish(_var_mean("var", input, dim, unbiased, keepdim, correction)[0], out)
 
 
-@register("std", lambda lib, x, **kw: x.std(**kw), _VAR_SAMPLES)
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
     """Same as torch.std (a zero gradient where the std is 0, as PyTorch)."""
-    return finish(_sqrt0(_var_mean("std", input, dim, unbiased, keepdim, correction)[0]), out)
+    return finish(_var_mean("std", input, dim, unbiased, keepdim, correction, True)[0], out)
 
 
 @register("var_mean", lambda lib, x, **kw: lib.var_mean(x, **kw), _VAR_SAMPLES[1:3])
@@ -539,8 +597,7 @@ def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 @register("std_mean", lambda lib, x, **kw: lib.std_mean(x, **kw), _VAR_SAMPLES[1:3])
 def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Same as torch.std_mean: (std, mean)."""
-    variance, mu = _var_mean("std_mean", input, dim, unbiased, keepdim, correction)
-    return _sqrt0(variance), mu
+    return _var_mean("std_mean", input, dim, unbiased, keepdim, correction, True)
 
 
 @register(
@@ -618,11 +675,18 @@ def _sort_indices(data, d, descending):
     return ((n - 1) - xp.flip(ascending, axis=d)).astype("int64", copy=False)
 
 
+def _row_major(array):
+    """A row-major array, as PyTorch's results are (a slice of a sort order is not)."""
+    if array.flags.c_contiguous:  # 0-d included, which ascontiguousarray would make 1-d
+        return array
+    return array_module(array).ascontiguousarray(array)
+
+
 def _select(input, indices, d):
     values = take_along(input, indices, d)
     if not values.requires_grad:
         values = Tensor._make(values._data)
-    return ValuesIndices(values, Tensor._make(indices))
+    return ValuesIndices(values, Tensor._make(_row_major(indices)))
 
 
 SORT_SAMPLES = (S((3, 4)), S((3, 4), dim=0), S((2, 3, 4), dim=1, descending=True), S(()))
@@ -639,7 +703,7 @@ def sort(input, dim=-1, descending=False, *, stable=False, out=None):
 def argsort(input, dim=-1, descending=False, *, stable=False):
     """Same as torch.argsort (always stable)."""
     d = normalize_dim(dim, input._data.ndim, "argsort")
-    return Tensor._make(_sort_indices(input._data, d, descending))
+    return Tensor._make(_row_major(_sort_indices(input._data, d, descending)))
 
 
 @register("msort", lambda lib, x: lib.msort(x), (S((3, 4)), S((5,))))

@@ -398,10 +398,15 @@ def _index_put_plan(input, indices, values, op):
             f"{op}(): argument 'values' (position 3) must be Tensor, not {type(values).__name__}"
         )
     if values._data.dtype != input._data.dtype:
-        raise RuntimeError(
-            "Index put requires the source and destination dtypes match, got "
-            f"{_type_name(input)} for the destination and {_type_name(values)} for the source."
-        )
+        if not (
+            len(indices) == 1 and indices[0]._data.dtype.kind == "b" and values._data.ndim == 0
+        ):
+            raise RuntimeError(
+                "Index put requires the source and destination dtypes match, got "
+                f"{_type_name(input)} for the destination and {_type_name(values)} for the source."
+            )
+        # PyTorch runs a lone mask with a 0-d value as masked_fill, which casts the value
+        values = cast(values, input.dtype)
     if len(indices) > input._data.ndim:
         raise IndexError(
             f"too many indices for tensor of dimension {input._data.ndim} (got {len(indices)})"
@@ -437,7 +442,7 @@ def _masked_fill_plan(input, mask, value, op):
 
 def masked_fill(input, mask, value):
     """Same as torch.masked_fill: value where mask is True (mask and input broadcast)."""
-    shape, where, value = _masked_fill_plan(input, mask, value, "masked_fill")
+    shape, where, value = _masked_fill_plan(input, mask, value, "masked_fill_")
     return _put(expand(input, shape), where, value)
 
 
@@ -513,13 +518,14 @@ def select(input, dim, index):
     return GetItem.apply(input, (slice(None),) * d + (index,))
 
 
-def _tensor(lib, data):
-    return lib.tensor(data)
+def _tensor(lib, data, like):
+    """An index or mask for a sample call, on the device of the tensor it indexes."""
+    return lib.tensor(data, device=like.device)
 
 
 register(
     "gather",
-    lambda lib, x, **kw: lib.gather(x, kw["dim"], _tensor(lib, kw["index"])),
+    lambda lib, x, **kw: lib.gather(x, kw["dim"], _tensor(lib, kw["index"], x)),
     (
         S((3, 4), dim=1, index=[[0, 1], [2, 0]]),
         S((3, 4), dim=0, index=[[0, 2, 2, 1]]),
@@ -529,7 +535,7 @@ register(
 )(gather)
 register(
     "scatter",
-    lambda lib, x, s, **kw: lib.scatter(x, kw["dim"], _tensor(lib, kw["index"]), s),
+    lambda lib, x, s, **kw: lib.scatter(x, kw["dim"], _tensor(lib, kw["index"], x), s),
     (
         S((3, 4), (2, 3), dim=1, index=[[0, 1, 3], [2, 0, 1]]),
         S((3, 4), (2, 4), dim=0, index=[[2, 0, 1, 1], [0, 1, 2, 0]]),
@@ -538,12 +544,12 @@ register(
 )(scatter)
 register(
     "scatter_value",
-    lambda lib, x: lib.scatter(x, 1, lib.tensor([[0, 2], [1, 1]]), 0.5),
+    lambda lib, x: lib.scatter(x, 1, _tensor(lib, [[0, 2], [1, 1]], x), 0.5),
     (S((2, 4)),),
 )(scatter)
 register(
     "scatter_add",
-    lambda lib, x, s, **kw: lib.scatter_add(x, kw["dim"], _tensor(lib, kw["index"]), s),
+    lambda lib, x, s, **kw: lib.scatter_add(x, kw["dim"], _tensor(lib, kw["index"], x), s),
     (
         S((3, 4), (2, 3), dim=1, index=[[0, 0, 3], [2, 0, 2]]),
         S((3, 4), (2, 4), dim=0, index=[[2, 2, 1, 1], [0, 0, 0, 0]]),
@@ -552,12 +558,12 @@ register(
 )(scatter_add)
 register(
     "scatter_add_",
-    lambda lib, x, s: (x * 1.0).scatter_add_(1, lib.tensor([[0, 0], [1, 0]]), s),
+    lambda lib, x, s: (x * 1.0).scatter_add_(1, _tensor(lib, [[0, 0], [1, 0]], x), s),
     (S((2, 3), (2, 2)),),
 )(scatter_add_)
 register(
     "take_along_dim",
-    lambda lib, x, **kw: lib.take_along_dim(x, _tensor(lib, kw["index"]), kw.get("dim")),
+    lambda lib, x, **kw: lib.take_along_dim(x, _tensor(lib, kw["index"], x), kw.get("dim")),
     (
         S((3, 4), index=[[0], [3], [-1]], dim=1),
         S((3, 4), index=[[0, 2]], dim=1),
@@ -567,7 +573,7 @@ register(
 )(take_along_dim)
 register(
     "index_select",
-    lambda lib, x, **kw: lib.index_select(x, kw["dim"], _tensor(lib, kw["index"])),
+    lambda lib, x, **kw: lib.index_select(x, kw["dim"], _tensor(lib, kw["index"], x)),
     (
         S((3, 4), dim=1, index=[0, 3, 3]),
         S((3, 4), dim=-2, index=[2]),
@@ -577,7 +583,9 @@ register(
 )(index_select)
 register(
     "index_add",
-    lambda lib, x, s, **kw: lib.index_add(x, kw["dim"], _tensor(lib, kw["index"]), s, **kw["kw"]),
+    lambda lib, x, s, **kw: lib.index_add(
+        x, kw["dim"], _tensor(lib, kw["index"], x), s, **kw["kw"]
+    ),
     (
         S((3, 4), (3, 2), dim=1, index=[0, 0], kw={}),
         S((3, 4), (3, 4), dim=0, index=[2, 0, 2], kw={"alpha": 2.0}),
@@ -586,23 +594,23 @@ register(
 )(index_add)
 register(
     "index_add_",
-    lambda lib, x, s: (x * 1.0).index_add_(0, lib.tensor([1, 1]), s, alpha=-1.5),
+    lambda lib, x, s: (x * 1.0).index_add_(0, _tensor(lib, [1, 1], x), s, alpha=-1.5),
     (S((3, 2), (2, 2)),),
 )(index_add_)
 register(
     "index_fill",
-    lambda lib, x, **kw: lib.index_fill(x, kw["dim"], _tensor(lib, kw["index"]), 0.5),
+    lambda lib, x, **kw: lib.index_fill(x, kw["dim"], _tensor(lib, kw["index"], x), 0.5),
     (S((3, 4), dim=1, index=[0, -1]), S((3, 4), dim=0, index=2)),
 )(index_fill)
 register(
     "index_fill_tensor_value",
-    lambda lib, x, v: lib.index_fill(x, 1, lib.tensor([0, 2, 2]), v),
+    lambda lib, x, v: lib.index_fill(x, 1, _tensor(lib, [0, 2, 2], x), v),
     (S((3, 4), ()),),
 )(index_fill)
 register(
     "index_put",
     lambda lib, x, v, **kw: lib.index_put(
-        x, tuple(_tensor(lib, i) for i in kw["indices"]), v, kw["accumulate"]
+        x, tuple(_tensor(lib, i, x) for i in kw["indices"]), v, kw["accumulate"]
     ),
     (
         S((3, 4), (2,), indices=([0, 2], [1, 3]), accumulate=False),
@@ -618,7 +626,7 @@ register(
 )(index_put_)
 register(
     "masked_fill",
-    lambda lib, x, **kw: x.masked_fill(_tensor(lib, kw["mask"]), -0.5),
+    lambda lib, x, **kw: x.masked_fill(_tensor(lib, kw["mask"], x), -0.5),
     (
         S((3, 4), mask=[True, False, True, False]),
         S((3, 1), mask=[[True], [False], [True]]),
@@ -640,7 +648,7 @@ register(
 )(masked_fill_)
 register(
     "masked_select",
-    lambda lib, x, **kw: lib.masked_select(x, _tensor(lib, kw["mask"])),
+    lambda lib, x, **kw: lib.masked_select(x, _tensor(lib, kw["mask"], x)),
     (
         S((3, 4), mask=[True, False, True, True]),
         S((2,), mask=[[True, False], [True, True], [False, False]]),
@@ -649,7 +657,7 @@ register(
 )(masked_select)
 register(
     "take",
-    lambda lib, x, **kw: lib.take(x, _tensor(lib, kw["index"])),
+    lambda lib, x, **kw: lib.take(x, _tensor(lib, kw["index"], x)),
     (S((3, 4), index=[[0, 11], [5, -1]]), S((3, 4), index=3), S((), index=[0, 0])),
 )(take)
 register(
