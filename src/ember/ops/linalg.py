@@ -545,7 +545,9 @@ def einsum(*args):
     else:
         counts = "".join(specs)
         output = ell + "".join(sorted(c for c in set(counts) - set(ell) if counts.count(c) == 1))
-    operands = _broadcast_labels(specs, operands)
+    sizes = _broadcast_labels(specs, operands)
+    specs, operands = _drop_broadcast_labels(specs, operands, sizes)
+    specs, operands = _sum_private_labels(specs, operands, output)
     return Einsum.apply((tuple(specs), output), *operands)
 
 
@@ -554,7 +556,7 @@ def _ellipsis_sizes(specs, operands):
 
 
 def _broadcast_labels(specs, operands):
-    """Check each label's sizes agree (or are 1), and expand the size-1 ones."""
+    """Check each label's sizes agree (or are 1); return each label's broadcast size."""
     sizes = {}
     for i, (spec, t) in enumerate(zip(specs, operands)):
         own = {}
@@ -572,11 +574,38 @@ def _broadcast_labels(specs, operands):
                     f"broadcast with previously seen size {seen}"
                 )
             sizes[c] = seen if n == 1 else n  # 1 broadcasts to any size, 0 included
-    out = []
+    return sizes
+
+
+def _drop_broadcast_labels(specs, operands, sizes):
+    """Squeeze each label an operand has at size 1 where others have it bigger: the
+    contraction broadcasts it, and no operand is ever expanded (or saved expanded)."""
+    out_specs, out_ops = [], []
     for spec, t in zip(specs, operands):
-        shape = tuple(sizes[c] for c in spec)
-        out.append(t if shape == t.shape else t.expand(shape))
-    return out
+        drop = [d for d, c in enumerate(spec) if t.shape[d] == 1 and sizes[c] != 1]
+        if drop:
+            t = t.squeeze(tuple(drop))
+            spec = "".join(c for d, c in enumerate(spec) if d not in drop)
+        out_specs.append(spec)
+        out_ops.append(t)
+    return out_specs, out_ops
+
+
+def _sum_private_labels(specs, operands, output):
+    """Sum each operand over the labels no other operand and not the output has, first: the
+    contraction then reads (and saves) the smaller sums, as PyTorch's einsum does."""
+    if len(operands) < 2:
+        return specs, operands
+    out_specs, out_ops = [], []
+    for k, (spec, t) in enumerate(zip(specs, operands)):
+        others = output + "".join(s for j, s in enumerate(specs) if j != k)
+        private = [d for d, c in enumerate(spec) if c not in others and spec.count(c) == 1]
+        if private:
+            t = t.sum(tuple(private))
+            spec = "".join(c for d, c in enumerate(spec) if d not in private)
+        out_specs.append(spec)
+        out_ops.append(t)
+    return out_specs, out_ops
 
 
 register("dot", lambda lib, a, b: lib.dot(a, b), (S((4,), (4,)),))(dot)

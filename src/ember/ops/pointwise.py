@@ -118,7 +118,8 @@ class Div(Primitive):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         ga = grad / b if ctx.needs_input_grad[0] else None
-        gb = -grad * a / (b * b) if ctx.needs_input_grad[1] else None
+        # PyTorch's order of operations, so float32 rounding (and its derivatives) agree
+        gb = -grad * (a / b / b) if ctx.needs_input_grad[1] else None
         return ga, gb
 
 

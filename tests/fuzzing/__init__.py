@@ -1,0 +1,1 @@
+"""The differential fuzzer's parts (its command is tests/fuzz.py)."""
