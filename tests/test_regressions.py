@@ -308,3 +308,64 @@ def test_var_gradient_without_degrees_of_freedom(torch):
         (g,) = lib.autograd.grad(x.var(dim=0, correction=2), x)
         grads.append(g.tolist())
     assert grads[1] == grads[0]  # [-inf, inf]
+
+
+# --- found by the fuzzer after the pins above were fixed
+
+
+@pytest.mark.parametrize("shape, ord", [((3, 0), 1), ((0, 4), float("inf")), ((0, 4), 2)])
+def test_matrix_norm_of_nothing_is_a_constant(shape, ord, torch):
+    """The largest of no sums (or singular values) is 0, and PyTorch's 0 carries no graph."""
+    flags = []
+    for lib in (torch, ember):
+        x = lib.zeros(shape, requires_grad=True)
+        out = lib.linalg.matrix_norm(x, ord=ord)
+        flags.append((out.item(), out.requires_grad))
+    assert flags[1] == flags[0]
+
+
+def test_einsum_broadcast_label_keeps_backward_after_inplace(torch):
+    """'ij,jk' with j of size 1 in the first operand: PyTorch sums the second over j first
+    and saves that sum, so changing the second in place afterwards is legal."""
+    grads = []
+    for lib in (torch, ember):
+        x = lib.tensor(np.linspace(-1, 1, 12).reshape(3, 4), requires_grad=True)
+        w = lib.tensor([[0.5], [-2.0]], dtype=lib.float32, requires_grad=True).double()
+        y = x.erfc()
+        out = lib.einsum("ij,jk", w, y)
+        y.zero_()
+        (g,) = lib.autograd.grad(out.sum(), w)
+        grads.append(g.numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)
+
+
+def test_qr_float32_gradient_of_ill_conditioned_input(torch):
+    """A wide A whose leading block has condition number ~3000: the textbook backward
+    cancels before dividing by R's small diagonal entry and lost four digits in float32."""
+    rng = np.random.default_rng(101)
+    a = rng.uniform(-2, 2, (3, 5)).astype(np.float32)
+    gq, gr = rng.standard_normal((3, 3)), rng.standard_normal((3, 5))
+
+    def grad(lib, dtype):
+        x = lib.tensor(a.astype(np.float64), dtype=dtype, requires_grad=True)
+        q, r = lib.linalg.qr(x)
+        loss = (q * lib.tensor(gq, dtype=dtype)).sum() + (r * lib.tensor(gr, dtype=dtype)).sum()
+        return lib.autograd.grad(loss, x)[0].numpy().astype(np.float64)
+
+    truth = grad(torch, torch.float64)
+    error = np.abs(grad(ember, ember.float32) - truth).max() / np.abs(truth).max()
+    assert error < 1e-6, error
+
+
+def test_div_gradient_rounds_as_torch(torch):
+    """d(a/b)/db is -g (a / b) / b in PyTorch; computed as -g a / (b b) it rounds differently
+    in float32, and second-order programs amplified the difference."""
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(-2, 2, 64), rng.uniform(0.01, 0.1, 64)
+    grads = []
+    for lib in (torch, ember):
+        ta = lib.tensor(a, dtype=lib.float32)
+        tb = lib.tensor(b, dtype=lib.float32, requires_grad=True)
+        (g,) = lib.autograd.grad((ta / tb).sum(), tb)
+        grads.append(g.numpy())
+    np.testing.assert_array_equal(grads[1], grads[0])

@@ -113,11 +113,14 @@ class Run:
 # ----------------------------------------------------------------------------- comparing
 
 
-def close(actual, expected, reference=None, float32=False):
+def close(actual, expected, reference=None, float32=False, second_order=False):
     """True when ember's `actual` matches torch's `expected` (NaN equals NaN, inf equals inf).
 
     `reference` is torch's float64 result for a float32 program: the tolerance grows by how
-    far rounding moves torch's own result."""
+    far rounding moves torch's own result. That estimate fails where torch's float32 terms
+    happen to cancel exactly and ember's, summed in another order, leave an ulp of a large
+    intermediate (d2/dv2 of v / v near v = 0): float32 second-order results get a wider
+    absolute floor (float64 programs check the same formulas tightly)."""
     if actual.shape != expected.shape:
         return False
     if expected.dtype.kind not in "fc":
@@ -129,6 +132,8 @@ def close(actual, expected, reference=None, float32=False):
     # float64: torch itself uses float32 constants in a few float64 kernels (hardsigmoid's
     # slope is 0.1666666716), so 1e-6 rather than machine precision
     rtol, atol = (2e-4, 2e-5) if float32 else (1e-6, 1e-7)
+    if float32 and second_order:
+        atol = 5e-4
     finite = np.isfinite(e)
     scale = max(1.0, float(np.abs(e[finite]).max())) if finite.any() else 1.0
     noise = 0.0
@@ -182,7 +187,7 @@ def _compare_grads(kind, mine, theirs, refs, leaf_ids, index, float32):
         a = np.zeros_like(e) if a is None else a
         e = np.zeros_like(a) if e is None else e
         r = refs[n] if refs is not None else None
-        if not close(a, e, r, float32):
+        if not close(a, e, r, float32, second_order=kind == "gradgrad"):
             return Mismatch(index, kind, None, f"leaf v{leaf_ids[n]}: {_diff(a, e)}")
     return None
 

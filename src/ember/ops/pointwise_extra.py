@@ -499,8 +499,6 @@ _LERP_SAMPLES = (
 )
 
 
-@register("lerp", lambda lib, a, b, w: lib.lerp(a, b, w), _LERP_SAMPLES)
-@register("lerp_scalar", lambda lib, a, b: a.lerp(b, 0.3), BINARY)
 def _check_broadcast(op, *operands):
     """A composite's shape error names the composite, not the step inside it that fails."""
     tensors = [t for t in operands if isinstance(t, Tensor)]
@@ -508,6 +506,8 @@ def _check_broadcast(op, *operands):
         broadcast_shape_of(tensors, op)
 
 
+@register("lerp", lambda lib, a, b, w: lib.lerp(a, b, w), _LERP_SAMPLES)
+@register("lerp_scalar", lambda lib, a, b: a.lerp(b, 0.3), BINARY)
 def lerp(input, end, weight, *, out=None):
     """Same as torch.lerp: input + weight * (end - input)."""
     a, b = operands(input, end, "lerp")
@@ -515,12 +515,40 @@ def lerp(input, end, weight, *, out=None):
     return finish(a + weight * (b - a), out)
 
 
+def _same_dtype(*tensors):
+    """The tensors in their result dtype, as PyTorch promotes a fused op's operands."""
+    dtype = result_type(*tensors)
+    return [t if t._data.dtype == dtype.np else cast(t, dtype) for t in tensors]
+
+
 @register("addcmul", lambda lib, a, b, c: lib.addcmul(a, b, c, value=0.5), _LERP_SAMPLES)
+class Addcmul(Primitive):
+    """input + value * t1 * t2, fused as PyTorch's, with its gradient formulas (so float32
+    rounding, and its higher derivatives, agree)."""
+
+    @staticmethod
+    def forward(ctx, x, t1, t2, value):
+        needs = ctx.needs_input_grad
+        ctx.value = value
+        ctx.save_for_backward(t1 if needs[2] else None, t2 if needs[1] else None)
+        return x + value * t1 * t2
+
+    @staticmethod
+    def backward(ctx, grad):
+        t1, t2 = ctx.saved_tensors
+        needs, value = ctx.needs_input_grad, ctx.value
+        g1 = grad * t2 * value if needs[1] else None
+        g2 = grad * t1 * value if needs[2] else None
+        return grad, g1, g2, None
+
+
 def addcmul(input, tensor1, tensor2, *, value=1, out=None):
     """Same as torch.addcmul: input + value * tensor1 * tensor2."""
     _check_broadcast("addcmul", input, tensor1, tensor2)
-    prod = tensor1 * tensor2
-    return finish(input + (prod if value == 1 else value * prod), out)
+    if not all(isinstance(t, Tensor) for t in (input, tensor1, tensor2)):
+        prod = tensor1 * tensor2
+        return finish(input + (prod if value == 1 else value * prod), out)
+    return finish(Addcmul.apply(*_same_dtype(input, tensor1, tensor2), value), out)
 
 
 @register(
@@ -529,6 +557,25 @@ def addcmul(input, tensor1, tensor2, *, value=1, out=None):
     _LERP_SAMPLES,
     avoid=(0.0,),
 )
+class Addcdiv(Primitive):
+    """input + value * t1 / t2, fused as PyTorch's, with its gradient formulas (t2's is
+    -grad value t1 / (t2 t2), not div's -grad (t1 / t2) / t2: the rounding differs)."""
+
+    @staticmethod
+    def forward(ctx, x, t1, t2, value):
+        ctx.value = value
+        ctx.save_for_backward(t1 if ctx.needs_input_grad[2] else None, t2)
+        return x + value * (t1 / t2)
+
+    @staticmethod
+    def backward(ctx, grad):
+        t1, t2 = ctx.saved_tensors
+        needs, value = ctx.needs_input_grad, ctx.value
+        g1 = grad * value / t2 if needs[1] else None
+        g2 = -grad * value * t1 / (t2 * t2) if needs[2] else None
+        return grad, g1, g2, None
+
+
 def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
     """Same as torch.addcdiv: input + value * tensor1 / tensor2."""
     _check_broadcast("addcdiv", input, tensor1, tensor2)
@@ -541,8 +588,10 @@ def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
             "float inputs. The future addcdiv behavior is just the latter implementation: "
             "(input + value * tensor1 / tensor2), for all dtypes."
         )
-    quotient = tensor1 / tensor2
-    return finish(input + (quotient if value == 1 else value * quotient), out)
+    if not isinstance(input, Tensor):
+        quotient = tensor1 / tensor2
+        return finish(input + (quotient if value == 1 else value * quotient), out)
+    return finish(Addcdiv.apply(*_same_dtype(input, tensor1, tensor2), value), out)
 
 
 # --- NaN and infinity ---
