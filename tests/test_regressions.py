@@ -6,6 +6,8 @@ that steers around the bug) to go.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -301,13 +303,21 @@ def test_empty_input_works(name, fn, torch):
 # --- gradients at edges
 
 
-def test_var_gradient_without_degrees_of_freedom(torch):
+@pytest.mark.parametrize(
+    "values, expected",
+    [([0.3, 0.7], [-np.inf, np.inf]), ([0.3], [0.0])],  # N == correction; N < correction
+)
+def test_var_gradient_without_degrees_of_freedom(values, expected, torch):
+    """PyTorch's var gradient is 2 (x - mean) / (N - correction), N - correction unclamped:
+    +-inf at N == correction, and 0 (not NaN) for one value with correction 2."""
     grads = []
     for lib in (torch, ember):
-        x = lib.tensor([0.3, 0.7], dtype=lib.float64, requires_grad=True)
-        (g,) = lib.autograd.grad(x.var(dim=0, correction=2), x)
+        x = lib.tensor(values, dtype=lib.float64, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # degrees of freedom <= 0, as PyTorch warns
+            (g,) = lib.autograd.grad(x.var(dim=0, correction=2), x)
         grads.append(g.tolist())
-    assert grads[1] == grads[0]  # [-inf, inf]
+    assert grads[1] == grads[0] == expected
 
 
 # --- found by the fuzzer after the pins above were fixed
