@@ -142,6 +142,8 @@ case("shape-linear", (("linear", "mm"), SHAPE + ("mat1",)),
      on(lambda L, x, w: F(L).linear(x, w), (4, 5), (2, 3)))
 case("shape-conv2d", ("conv2d", ("channel",)),
      on(lambda L, x, w: F(L).conv2d(x, w), (1, 3, 5, 5), (2, 4, 3, 3)))
+case("shape-conv2d-bias", ("conv2d", "bias", "2"),
+     on(lambda L, x, w, b: F(L).conv2d(x, w, b), (1, 3, 5, 5), (2, 3, 3, 3), (3,)))
 case("shape-solve", ("solve", ("square",)), on(lambda L, a, b: L.linalg.solve(a, b), (3, 4), (3,)))
 case("shape-inv", ("inv", ("square",)), on(lambda L, a: L.linalg.inv(a), (3, 4)))
 case("shape-det", ("det", ("square",)), on(lambda L, a: L.linalg.det(a), (3, 4)))

@@ -462,3 +462,18 @@ def test_extra_state_roundtrip():
 def test_missing_forward():
     with pytest.raises(NotImplementedError, match='missing the required "forward"'):
         nn.Module()(ember.zeros(1))
+
+
+@pytest.mark.parametrize("assign", [False, True])
+def test_failed_load_state_dict_leaves_the_module_as_it_was(assign):
+    """PyTorch copies the entries that match and then raises; ember puts them back."""
+    model = ember.nn.Sequential(ember.nn.Linear(3, 2), ember.nn.BatchNorm1d(2))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    params = [(id(p), p._version) for p in model.parameters()]
+    state = {k: v + 1 for k, v in model.state_dict().items()}
+    state["1.weight"] = ember.zeros(5)  # the one bad entry, loaded after the good ones
+    with pytest.raises(RuntimeError, match="size mismatch for 1.weight"):
+        model.load_state_dict(state, assign=assign)
+    for k, v in model.state_dict().items():
+        assert ember.equal(v, before[k]), k
+    assert [(id(p), p._version) for p in model.parameters()] == params

@@ -147,3 +147,27 @@ def test_repeat_gradient_sums_the_copies(torch):
         (y * lib.arange(12.0).reshape(3, 4)).sum().backward()
         grads.append(x.grad.tolist())
     assert grads[0] == grads[1]
+
+
+@pytest.mark.parametrize(
+    "source, target, shape",
+    [("float32", "int32", (2, 3)), ("float32", "int16", (2, 3)), ("float64", "float32", (3,))]
+    + [("int16", "float32", (2, 4)), ("float32", "float32", (2,))],
+)
+def test_view_as_dtype_reinterprets_bits_as_torch(source, target, shape, torch):
+    data = np.linspace(-2, 3, int(np.prod(shape))).reshape(shape)
+    got = ember.tensor(data, dtype=getattr(ember, source)).view(getattr(ember, target))
+    expected = torch.tensor(data, dtype=getattr(torch, source)).view(getattr(torch, target))
+    assert tuple(got.shape) == tuple(expected.shape)
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+def test_view_as_dtype_shares_storage_and_refuses_odd_sizes():
+    x = ember.zeros(4)
+    bits = x.view(ember.int32)
+    bits[0] = 1065353216  # the bits of 1.0f
+    assert x[0].item() == 1.0 and not bits.requires_grad
+    with pytest.raises(RuntimeError, match="divisible by 2"):
+        ember.ones(3).view(ember.float64)
+    with pytest.raises(TypeError, match="view"):
+        ember.ones(3).view("float64")
