@@ -288,10 +288,16 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
     if isinstance(dim, int):
         dim = (dim,)
     dims = normalize_dims(dim, x._data.ndim, "linalg.vector_norm")
-    if x._data.size == 0 and ord < 0:
+    empty = [d for d in dims if x._data.shape[d] == 0]
+    if empty and (ord < 0 or ord == math.inf):  # a min or a max of nothing has no value
+        where = (
+            "an empty tensor because"
+            if dim is None
+            else f"the dimension {empty[0]} because this dimension is empty and"
+        )
         raise RuntimeError(
-            f"linalg.vector_norm cannot compute the {ord} norm on an empty tensor because the "
-            "operation does not have an identity"
+            f"linalg.vector_norm cannot compute the {ord} norm on {where} the operation does "
+            "not have an identity"
         )
     return to_out(VectorNorm.apply(x, float(ord), dims, keepdim), out)
 
