@@ -331,3 +331,21 @@ def test_tensor_methods_exist():
     ).split()
     missing = [n for n in names if not hasattr(ember.Tensor, n)]
     assert not missing
+
+
+@pytest.mark.parametrize("ord", [float("inf"), -float("inf"), -1, 0, 2, 3])
+@pytest.mark.parametrize("shape, dim", [((0,), None), ((0,), 0), ((0, 3), None), ((0, 3), 0)]
+                         + [((0, 3), 1)])  # fmt: skip
+def test_vector_norm_of_empty_dims_as_torch(ord, shape, dim, torch):
+    """A max or min (inf, negative orders) over an empty dim has no value: PyTorch's error;
+    over a non-empty dim of an empty tensor, an empty result; sums give 0."""
+    try:
+        expected = torch.linalg.vector_norm(torch.zeros(shape), ord, dim=dim)
+    except RuntimeError as e:
+        with pytest.raises(RuntimeError, match="does not have an identity") as info:
+            ember.linalg.vector_norm(ember.zeros(shape), ord, dim=dim)
+        assert str(e).split(" on ")[0] in str(info.value)  # torch: "dimension 0because"
+        return
+    got = ember.linalg.vector_norm(ember.zeros(shape), ord, dim=dim)
+    assert tuple(got.shape) == tuple(expected.shape)
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())
