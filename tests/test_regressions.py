@@ -77,6 +77,9 @@ KNOWN_BUGS: dict[str, str] = {
     **{f"empty:{name}": "torch quirk: conv with 0 input channels gives 0 output channels"
        for name in ("conv1d", "conv2d", "conv3d")},
     "empty:addmv": "torch quirk: addmv(0-d, (0, n) matrix, v) is 0-d, not (0,)",
+    **{f"view-on:{name}": "torch quirk: LAPACK results are column-major (ember's row-major), "
+       "so a view of their transpose works in torch only" for name in (
+        "solve solve_triangular cholesky_solve lstsq inv cholesky qr eigh svd").split()},
     **{f"empty:{name}": "torch quirk: a p-norm's second derivative through an empty input is "
        "NaN (0 * inf in its formula) where it is 0" for name in ("vector_norm", "linalg_norm",
                                                                  "norm")},
@@ -381,3 +384,35 @@ def test_div_gradient_rounds_as_torch(torch):
         (g,) = lib.autograd.grad((ta / tb).sum(), tb)
         grads.append(g.numpy())
     np.testing.assert_array_equal(grads[1], grads[0])
+
+
+@pytest.mark.parametrize("ord", [3, 2])
+def test_p_norm_second_derivative_through_an_empty_input_is_zero(ord, torch):
+    """Nothing depends on an empty input: ember's second derivative is 0; PyTorch's general
+    p-norm formula makes it 0 * inf = NaN (its 2-norm gives 0). The fuzzer steers around."""
+    results = []
+    for lib in (torch, ember):
+        v0 = lib.zeros(0, dtype=lib.float64, requires_grad=True)
+        w = lib.tensor([[0.5], [-1.0]], dtype=lib.float64, requires_grad=True)
+        n = lib.linalg.vector_norm(v0, ord)
+        g0, gw = lib.autograd.grad([n, n * w], [v0, w], [lib.tensor(0.7, dtype=lib.float64),
+                                                         lib.ones(2, 1, dtype=lib.float64)],
+                                   create_graph=True)  # fmt: skip
+        (h,) = lib.autograd.grad((gw * 1.5).sum() + (g0 * 2.0).sum(), [w])
+        results.append(h.flatten().tolist())
+    assert results[1] == [0.0, 0.0]
+    assert results[0] == (
+        [0.0, 0.0] if ord == 2 else [pytest.approx(float("nan"), nan_ok=True)] * 2
+    )
+
+
+def test_linalg_results_are_row_major(torch):
+    """PyTorch's LAPACK results are column-major; ember's are row-major, like its others."""
+    a = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+    b = np.arange(6.0).reshape(3, 2)
+    x_torch = torch.linalg.solve(torch.tensor(a), torch.tensor(b))
+    x = ember.linalg.solve(ember.tensor(a), ember.tensor(b))
+    assert not x_torch.is_contiguous() and x.is_contiguous()
+    np.testing.assert_allclose(x.view(-1).numpy(), x_torch.reshape(-1).numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="view size is not compatible"):
+        x.mT.view(-1)  # works in PyTorch; .reshape works in both
