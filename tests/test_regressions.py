@@ -416,3 +416,37 @@ def test_linalg_results_are_row_major(torch):
     np.testing.assert_allclose(x.view(-1).numpy(), x_torch.reshape(-1).numpy(), rtol=1e-12)
     with pytest.raises(RuntimeError, match="view size is not compatible"):
         x.mT.view(-1)  # works in PyTorch; .reshape works in both
+
+
+@pytest.mark.parametrize(
+    "name, fn",
+    [
+        ("relu", lambda lib, t: t.relu()),
+        ("clamp", lambda lib, t: t.clamp(0.5, 1.0)),
+        ("clamp_min", lambda lib, t: t.clamp(min=0.5)),
+    ],
+)
+def test_nan_gradient_stops_where_the_derivative_is_zero(name, fn, torch):
+    """relu and clamp select the incoming gradient (PyTorch's where), so a NaN gradient does
+    not leak through a dead unit or a clamped value (0 * NaN would)."""
+    grads = []
+    for lib in (torch, ember):
+        x = lib.tensor([-2.0, 3.0], dtype=lib.float64, requires_grad=True)
+        (g,) = lib.autograd.grad(fn(lib, x), x, lib.tensor([np.nan, np.nan], dtype=lib.float64))
+        grads.append(g.numpy())
+    np.testing.assert_array_equal(grads[1], grads[0])
+
+
+def test_einsum_trace_label_keeps_backward_after_inplace(torch):
+    """'bii,c->cb': PyTorch takes the trace of the first operand first and saves that, so
+    changing the operand in place afterwards is legal."""
+    grads = []
+    for lib in (torch, ember):
+        leaf = lib.tensor(np.linspace(-1, 1, 18).reshape(2, 3, 3), requires_grad=True)
+        w = lib.tensor([0.5, -1.0], dtype=lib.float64, requires_grad=True)
+        a = leaf * 1.0
+        out = lib.einsum("bii,c->cb", a, w)
+        a[1:] = 0.0
+        grads.append([g.numpy() for g in lib.autograd.grad(out.sum(), [leaf, w])])
+    for mine, theirs in zip(grads[1], grads[0]):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12)

@@ -15,7 +15,7 @@ MARGIN = 1e-3  # how far (relative) a reused value must stay from an op's kinks
 MAX_NUMEL = 4096  # steps making bigger tensors are dropped (keeps programs fast)
 TRIES_PER_STEP = 6
 STRICT_MODULES = ("ember.ops.decompositions",)
-SPREAD_NAMES = {"lstsq", "matrix_norm", "linalg_norm"}
+SPREAD_NAMES = {"lstsq", "matrix_norm", "linalg_norm", "norm"}
 STRICT_NAMES = {"matrix_power", "lstsq", "cholesky_solve", "solve_triangular"}
 TIE_WORDS = ("max", "min", "sort", "topk", "kthvalue", "median", "norm", "svd", "eig", "pinv",
              "qr", "clamp_tensor")  # fmt: skip

@@ -592,19 +592,21 @@ def _drop_broadcast_labels(specs, operands, sizes):
 
 
 def _sum_private_labels(specs, operands, output):
-    """Sum each operand over the labels no other operand and not the output has, first: the
-    contraction then reads (and saves) the smaller sums, as PyTorch's einsum does."""
+    """Reduce each operand over the labels no other operand and not the output has (a sum, or
+    a trace for a repeated one), first: the contraction then reads (and saves) the smaller
+    result, as PyTorch's einsum does, not the operand itself."""
     if len(operands) < 2:
         return specs, operands
     out_specs, out_ops = [], []
     for k, (spec, t) in enumerate(zip(specs, operands)):
         others = output + "".join(s for j, s in enumerate(specs) if j != k)
-        private = [d for d, c in enumerate(spec) if c not in others and spec.count(c) == 1]
-        if private:
-            t = t.sum(tuple(private))
-            spec = "".join(c for d, c in enumerate(spec) if d not in private)
-        out_specs.append(spec)
-        out_ops.append(t)
+        if all(c in others for c in spec):
+            out_specs.append(spec)
+            out_ops.append(t)
+            continue
+        kept = "".join(dict.fromkeys(c for c in spec if c in others))
+        out_specs.append(kept)
+        out_ops.append(Einsum.apply(((spec,), kept), t))  # one operand: saves nothing
     return out_specs, out_ops
 
 

@@ -286,12 +286,13 @@ class SigmoidGrad(Primitive):
 
 @register("relu_grad", _grad_of("relu"), (S((3, 4), (3, 4)),), avoid=(0.0,))
 class ReluGrad(Primitive):
-    """grad where out > 0, else 0: relu's backward as one node (its own gradient in out is 0)."""
+    """grad where out > 0, else 0: relu's backward as one node (its own gradient in out is 0).
+    Selected, not multiplied by the mask: a NaN gradient stops at a dead unit, as PyTorch's."""
 
     @staticmethod
     def forward(ctx, out, grad):
         ctx.save_for_backward(out)
-        return grad * (out > 0)
+        return _backend.array_module(grad).where(out > 0, grad, 0)
 
     @staticmethod
     def backward(ctx, gg):
@@ -358,7 +359,8 @@ class Clamp(Primitive):
             mask = (x >= lo) & (x <= hi)
         else:
             mask = x >= lo if lo is not None else x <= hi
-        return grad * mask, None, None
+        # selected, not multiplied: a NaN gradient stops where clamp cut, as PyTorch's
+        return where(mask, grad, 0.0), None, None
 
 
 def clamp(input, min=None, max=None, *, out=None):  # noqa: A002
