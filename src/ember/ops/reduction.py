@@ -19,7 +19,7 @@ from ember.ops._table import S, register
 from ember.ops.convert import cast
 from ember.ops.creation import arange
 from ember.ops.indexing import GetItem
-from ember.ops.pointwise import exp, log, sqrt, where
+from ember.ops.pointwise import exp, log, where
 from ember.ops.pointwise_extra import finish, floating, isnan, maximum, minimum, quiet
 
 REDUCE = (
@@ -316,12 +316,6 @@ def _int_result(input, dtype):
     return input
 
 
-def _sqrt0(x):
-    """sqrt with a zero (sub)gradient at 0, as PyTorch's std and 2-norm."""
-    zero = x == 0
-    return where(zero, 0.0, sqrt(where(zero, 1.0, x)))
-
-
 # --- prod ---
 @register(
     "prod",
@@ -489,7 +483,8 @@ def _cumulative_(fn, name):
 
 
 # --- variance, standard deviation, logsumexp ---
-def _var_mean(op, input, dim, unbiased, keepdim, correction, root=False):
+def _var_mean(op, input, dim, unbiased, keepdim, correction, root=False, with_mean=True):
+    """(var or std, mean or None): PyTorch's argument forms, checks and warning."""
     if isinstance(dim, bool):  # var(x, True): the legacy unbiased flag in dim's place
         dim, unbiased = None, dim
     if unbiased is not None and correction is not None:
@@ -499,7 +494,6 @@ def _var_mean(op, input, dim, unbiased, keepdim, correction, root=False):
     if input._data.dtype.kind != "f":
         raise RuntimeError("std and var only support floating point and complex dtypes")
     dims = _dims(dim, input._data.ndim, op)
-    mu = mean(input, dims, keepdim=True)
     if _count(input._data.shape, dims) <= correction:
         warnings.warn(
             f"{op}(): degrees of freedom is <= 0. Correction should be strictly less than the "
@@ -508,7 +502,7 @@ def _var_mean(op, input, dim, unbiased, keepdim, correction, root=False):
             stacklevel=3,
         )
     variance = (Std if root else Variance).apply(input, dims, keepdim, correction, root)
-    return variance, (mu if keepdim else mu.reshape(variance.shape))
+    return variance, (mean(input, dims, keepdim) if with_mean else None)
 
 
 _VAR_SAMPLES = (
@@ -580,12 +574,14 @@ def _as_dtype(result, dtype, xp):
 
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
     """Same as torch.var (correction=1 by default; unbiased= is the legacy spelling)."""
-    return finish(_var_mean("var", input, dim, unbiased, keepdim, correction)[0], out)
+    variance, _ = _var_mean("var", input, dim, unbiased, keepdim, correction, with_mean=False)
+    return finish(variance, out)
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
     """Same as torch.std (a zero gradient where the std is 0, as PyTorch)."""
-    return finish(_var_mean("std", input, dim, unbiased, keepdim, correction, True)[0], out)
+    deviation, _ = _var_mean("std", input, dim, unbiased, keepdim, correction, True, False)
+    return finish(deviation, out)
 
 
 @register("var_mean", lambda lib, x, **kw: lib.var_mean(x, **kw), _VAR_SAMPLES[1:3])
