@@ -77,6 +77,8 @@ KNOWN_BUGS: dict[str, str] = {
     **{f"empty:{name}": "torch quirk: conv with 0 input channels gives 0 output channels"
        for name in ("conv1d", "conv2d", "conv3d")},
     "empty:addmv": "torch quirk: addmv(0-d, (0, n) matrix, v) is 0-d, not (0,)",
+    "mixed:binary_cross_entropy_with_logits": "torch quirk: the result takes the target's dtype "
+    "(float64 logits with a float32 target give float32); ember promotes",
     **{f"view-on:{name}": "torch quirk: LAPACK results are column-major (ember's row-major), "
        "so a view of their transpose works in torch only" for name in (
         "solve solve_triangular cholesky_solve lstsq inv cholesky qr eigh svd").split()},
@@ -450,3 +452,21 @@ def test_einsum_trace_label_keeps_backward_after_inplace(torch):
         grads.append([g.numpy() for g in lib.autograd.grad(out.sum(), [leaf, w])])
     for mine, theirs in zip(grads[1], grads[0]):
         np.testing.assert_allclose(mine, theirs, rtol=1e-12)
+
+
+def test_rms_norm_keeps_the_input_dtype(torch):
+    """PyTorch's rms_norm returns the input's dtype even with a float64 weight."""
+    dtypes = []
+    for lib in (torch, ember):
+        x = lib.tensor(np.linspace(-1, 1, 12).reshape(3, 4), dtype=lib.float32)
+        out = lib.nn.functional.rms_norm(x, (4,), lib.ones(4, dtype=lib.float64), eps=1e-6)
+        dtypes.append(str(out.dtype).split(".")[1])
+    assert dtypes[1] == dtypes[0] == "float32"
+
+
+def test_local_response_norm_of_an_empty_batch(torch):
+    shapes = []
+    for lib in (torch, ember):
+        out = lib.nn.functional.local_response_norm(lib.zeros(0, 5, 3), 3)
+        shapes.append(tuple(out.shape))
+    assert shapes[1] == shapes[0] == (0, 5, 3)

@@ -13,6 +13,7 @@ import warnings
 from ember._dtype import bool as BOOL
 from ember._tensor import Tensor
 from ember.nn.functional.linear import linear
+from ember.ops._table import S, register
 from ember.ops.activation import softmax
 from ember.ops.creation import ones, zeros
 from ember.ops.join import cat
@@ -393,3 +394,17 @@ def _heads(t, static, bsz, num_heads, head_dim, name):
     if static.shape[2] != head_dim:
         raise AssertionError(f"expecting {name}.size(2) of {head_dim}, but got {static.shape[2]}")
     return static
+
+
+# --- op-table samples (see nn/functional/loss.py)
+register(
+    "scaled_dot_product_attention",
+    lambda lib, q, k, v, *mask, **kw: lib.nn.functional.scaled_dot_product_attention(
+        q, k, v, *mask, **kw
+    ),
+    (
+        S((2, 3, 4), (2, 5, 4), (2, 5, 4)),
+        S((1, 2, 4, 3), (1, 2, 4, 3), (1, 2, 4, 2), is_causal=True),
+        S((2, 3, 4), (2, 5, 4), (2, 5, 2), (3, 5), scale=0.7),
+    ),
+)(scaled_dot_product_attention)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 from ember import ops
+from ember.ops._table import UNARY, S, register
 from ember.ops.activation import log_softmax as _log_softmax
 from ember.ops.activation import softmax as _softmax
 from ember.ops.inplace import apply_inplace
@@ -164,3 +165,31 @@ def gumbel_softmax(logits, tau=1.0, hard=False, eps=1e-10, dim=-1):
     shape[dim] = y.shape[dim]
     hard_y = (positions.reshape(shape) == index).to(y.dtype)
     return hard_y - y.detach() + y
+
+
+# --- op-table samples (see loss.py)
+register("glu", lambda lib, x, **kw: lib.nn.functional.glu(x, **kw), (S((3, 4)), S((4, 3), dim=0)))(
+    glu
+)
+register(
+    "prelu",
+    lambda lib, x, w: lib.nn.functional.prelu(x, w),
+    (S((2, 3, 4), (3,)), S((3, 4), (1,))),
+    avoid=(0.0,),
+)(prelu)
+register(
+    "hardshrink",
+    lambda lib, x: lib.nn.functional.hardshrink(x, 0.5),
+    UNARY,
+    avoid=(0.5, -0.5),
+)(hardshrink)
+register(
+    "softshrink", lambda lib, x: lib.nn.functional.softshrink(x, 0.5), UNARY, avoid=(0.5, -0.5)
+)(softshrink)
+register("tanhshrink", lambda lib, x: lib.nn.functional.tanhshrink(x), UNARY)(tanhshrink)
+register(
+    "threshold", lambda lib, x: lib.nn.functional.threshold(x, 0.3, -1.5), UNARY, avoid=(0.3,)
+)(threshold)
+register("softmin", lambda lib, x, **kw: lib.nn.functional.softmin(x, **kw), (S((3, 4), dim=1),))(
+    softmin
+)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ember._tensor import Tensor
+from ember.ops._table import S, register
 
 
 def linear(input, weight, bias=None):
@@ -55,3 +56,16 @@ def bilinear(input1, input2, weight, bias=None):
     out = (mixed.reshape(-1, out_features, in2) * x2.unsqueeze(1)).sum(-1)
     out = out.reshape(lead + (out_features,))
     return out if bias is None else out + bias
+
+
+# --- op-table samples (see loss.py)
+register(
+    "linear",
+    lambda lib, x, w, *b: lib.nn.functional.linear(x, w, *b),
+    (S((3, 4), (2, 4), (2,)), S((2, 3, 4), (5, 4)), S((4,), (2, 4), (2,)), S((3, 4), (4,))),
+)(linear)
+register(
+    "bilinear",
+    lambda lib, a, b, w, *bias: lib.nn.functional.bilinear(a, b, w, *bias),
+    (S((3, 2), (3, 4), (5, 2, 4), (5,)), S((2, 3), (2, 2), (1, 3, 2))),
+)(bilinear)

@@ -8,6 +8,7 @@ import numpy
 
 from ember import ops
 from ember._tensor import Tensor
+from ember.ops._table import S, register
 from ember.ops.activation import log_softmax
 from ember.ops.activation_math import logsigmoid
 from ember.ops.indexing import type_word
@@ -532,3 +533,134 @@ def triplet_margin_with_distance_loss(
         d_neg = ops.minimum(d_neg, distance(positive, negative))
     loss = (d_pos - d_neg + margin).clamp(min=0.0)
     return reduce_loss(loss, reduction)
+
+
+# --- op-table samples: each loss checked like an op (finite differences to second order,
+# PyTorch's values and vector-Jacobian products, its device kept) and drawn by the fuzzer
+def _labels(lib, like, values):
+    """Class indices or +-1 labels for a sample call, on the device of the input."""
+    return lib.tensor(values, device=like.device)
+
+
+def _constant(lib, like, values):
+    return lib.tensor(values, dtype=like.dtype, device=like.device)
+
+
+_PAIR = (S((3, 4), (3, 4)), S((5,), (5,), reduction="sum"), S((2, 3), (2, 3), reduction="none"))
+register("mse_loss", lambda lib, a, b, **kw: lib.nn.functional.mse_loss(a, b, **kw), _PAIR)(
+    mse_loss
+)
+register("l1_loss", lambda lib, a, b, **kw: lib.nn.functional.l1_loss(a, b, **kw), _PAIR)(l1_loss)
+register(
+    "smooth_l1_loss",
+    lambda lib, a, b, **kw: lib.nn.functional.smooth_l1_loss(a, b, **kw),
+    (S((3, 4), (3, 4), beta=0.5), S((6,), (6,), beta=0.0, reduction="none")),
+)(smooth_l1_loss)
+register(
+    "huber_loss",
+    lambda lib, a, b, **kw: lib.nn.functional.huber_loss(a, b, **kw),
+    (S((3, 4), (3, 4), delta=0.7), S((5,), (5,), reduction="none")),
+)(huber_loss)
+register(
+    "cross_entropy",
+    lambda lib, x, *soft, target=None, weight=None, **kw: lib.nn.functional.cross_entropy(
+        x,
+        soft[0].softmax(1) if soft else _labels(lib, x, target),
+        weight=None if weight is None else _constant(lib, x, weight),
+        **kw,
+    ),
+    (
+        S((3, 5), target=[0, 4, 2]),
+        S((3, 5), target=[0, 4, 2], label_smoothing=0.2, reduction="sum"),
+        S((2, 4, 3), target=[[0, 1, 3], [2, 2, 0]]),
+        S((4, 3), target=[0, -100, 2, 1], weight=[1.0, 2.0, 0.5]),
+        S((3, 4), (3, 4)),
+        S((5,), target=3),
+    ),
+)(cross_entropy)
+register(
+    "nll_loss",
+    lambda lib, x, target, **kw: lib.nn.functional.nll_loss(x, _labels(lib, x, target), **kw),
+    (S((3, 5), target=[0, 4, 2]), S((2, 3, 2), target=[[0, 2], [1, 1]], reduction="none")),
+)(nll_loss)
+register(
+    "binary_cross_entropy_with_logits",
+    lambda lib, x, y, pos_weight=None, **kw: lib.nn.functional.binary_cross_entropy_with_logits(
+        x,
+        y.sigmoid(),
+        pos_weight=None if pos_weight is None else _constant(lib, x, pos_weight),
+        **kw,
+    ),
+    (S((3, 4), (3, 4)), S((2, 3), (2, 3), pos_weight=[0.5, 1.0, 2.0], reduction="sum")),
+)(binary_cross_entropy_with_logits)
+register(
+    "kl_div",
+    lambda lib, a, b, log_target=False, **kw: lib.nn.functional.kl_div(
+        a.log_softmax(-1),
+        b.log_softmax(-1) if log_target else b.softmax(-1),
+        log_target=log_target,
+        **kw,
+    ),
+    (S((3, 4), (3, 4), reduction="batchmean"), S((2, 5), (2, 5), log_target=True, reduction="sum")),
+)(kl_div)
+register(
+    "poisson_nll_loss",
+    lambda lib, a, b, **kw: lib.nn.functional.poisson_nll_loss(a, b * b, **kw),
+    (S((3, 4), (3, 4)), S((5,), (5,), full=True)),
+)(poisson_nll_loss)
+register(
+    "gaussian_nll_loss",
+    lambda lib, a, b, v, **kw: lib.nn.functional.gaussian_nll_loss(a, b, v.exp(), **kw),
+    (S((3, 4), (3, 4), (3, 4)), S((4, 2), (4, 2), (4, 1), full=True, reduction="sum")),
+)(gaussian_nll_loss)
+register(
+    "cosine_embedding_loss",
+    lambda lib, a, b, target, **kw: lib.nn.functional.cosine_embedding_loss(
+        a, b, _labels(lib, a, target), **kw
+    ),
+    (S((3, 4), (3, 4), target=[1, -1, 1], margin=0.2),),
+)(cosine_embedding_loss)
+register(
+    "margin_ranking_loss",
+    lambda lib, a, b, target, **kw: lib.nn.functional.margin_ranking_loss(
+        a, b, _constant(lib, a, target), **kw
+    ),
+    (S((5,), (5,), target=[1.0, -1.0, 1.0, -1.0, 1.0], margin=0.1),),
+)(margin_ranking_loss)
+register(
+    "hinge_embedding_loss",
+    lambda lib, x, target, **kw: lib.nn.functional.hinge_embedding_loss(
+        x, _constant(lib, x, target), **kw
+    ),
+    (S((5,), target=[1.0, -1.0, 1.0, -1.0, -1.0]),),
+    avoid=(1.0,),  # the hinge's kink at margin 1
+)(hinge_embedding_loss)
+register(
+    "soft_margin_loss",
+    lambda lib, x, target: lib.nn.functional.soft_margin_loss(x, _constant(lib, x, target)),
+    (S((2, 3), target=[[1.0, -1.0, 1.0], [-1.0, -1.0, 1.0]]),),
+)(soft_margin_loss)
+register(
+    "multilabel_soft_margin_loss",
+    lambda lib, x, target: lib.nn.functional.multilabel_soft_margin_loss(
+        x, _constant(lib, x, target)
+    ),
+    (S((2, 3), target=[[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]]),),
+)(multilabel_soft_margin_loss)
+register(
+    "multi_margin_loss",
+    lambda lib, x, target, **kw: lib.nn.functional.multi_margin_loss(
+        x, _labels(lib, x, target), **kw
+    ),
+    (S((3, 5), target=[0, 4, 2]), S((2, 4), target=[1, 3], p=2, margin=0.5)),
+)(multi_margin_loss)
+register(
+    "pairwise_distance",
+    lambda lib, a, b, **kw: lib.nn.functional.pairwise_distance(a, b, **kw),
+    (S((3, 4), (3, 4)), S((5,), (5,), p=1.0, keepdim=True), S((2, 3), (1, 3), p=3.0)),
+)(pairwise_distance)
+register(
+    "triplet_margin_loss",
+    lambda lib, a, p, n, **kw: lib.nn.functional.triplet_margin_loss(a, p, n, **kw),
+    (S((3, 4), (3, 4), (3, 4)), S((2, 3), (2, 3), (2, 3), swap=True, margin=0.5)),
+)(triplet_margin_loss)

@@ -8,6 +8,7 @@ import numpy
 
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import no_grad
+from ember.ops._table import S, register
 
 
 def _moments(x, dims):
@@ -145,7 +146,8 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     if eps is None:
         eps = float(_finfo_eps(input))
     y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
-    return y if weight is None else y * weight
+    y = y if weight is None else y * weight
+    return y if y.dtype == input.dtype else y.to(input.dtype)  # PyTorch keeps input's dtype
 
 
 def _finfo_eps(input):
@@ -177,7 +179,7 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
             f"Expected 3D or higher dimensionality input (got {input.dim()} dimensions)"
         )
     n, c = input.shape[:2]
-    squares = (input * input).reshape(n, 1, c, -1)
+    squares = (input * input).reshape(n, 1, c, math.prod(input.shape[2:]))
     from ember.ops.nn_extra import pad
     from ember.ops.pool import avg_pool2d
 
@@ -217,6 +219,66 @@ def pdist(input, p=2):
     diff = input[Tensor._make(i.astype("int64"))] - input[Tensor._make(j.astype("int64"))]
     return _norm(diff, p, 1, False)
 
+
+# --- op-table samples (see loss.py)
+def _stats(lib, x, value):
+    """A fresh running statistic for a sample call: channels of x, on its device."""
+    return lib.full((x.shape[1],), value, dtype=x.dtype, device=x.device)
+
+
+register(
+    "layer_norm",
+    lambda lib, x, *affine, shape: lib.nn.functional.layer_norm(x, shape, *affine),
+    (S((3, 4), (4,), (4,), shape=(4,)), S((2, 3, 4), shape=(3, 4)), S((2, 5), (5,), shape=(5,))),
+)(layer_norm)
+register(
+    "group_norm",
+    lambda lib, x, *affine, groups: lib.nn.functional.group_norm(x, groups, *affine),
+    (S((2, 4, 3), (4,), (4,), groups=2), S((3, 6), groups=2)),
+)(group_norm)
+register(
+    "batch_norm",
+    lambda lib, x, *affine, training: lib.nn.functional.batch_norm(
+        x, _stats(lib, x, 0.1), _stats(lib, x, 1.5), *affine, training=training
+    ),
+    (
+        S((4, 3), (3,), (3,), training=True),
+        S((2, 3, 4), training=True),
+        S((4, 3), (3,), (3,), training=False),
+    ),  # fmt: skip
+)(batch_norm)
+register(
+    "instance_norm",
+    lambda lib, x, *affine: lib.nn.functional.instance_norm(
+        x, weight=affine[0] if affine else None, bias=affine[1] if affine else None
+    ),
+    (S((2, 3, 4), (3,), (3,)), S((1, 2, 3, 3))),
+)(instance_norm)
+register(
+    "rms_norm",
+    lambda lib, x, *weight, shape: lib.nn.functional.rms_norm(x, shape, *weight, eps=1e-6),
+    (S((3, 4), (4,), shape=(4,)), S((2, 3, 2), shape=(3, 2))),
+)(rms_norm)
+register(
+    "local_response_norm",
+    lambda lib, x, **kw: lib.nn.functional.local_response_norm(x, **kw),
+    (S((2, 5, 3), size=3), S((1, 4, 2, 2), size=2, alpha=0.1, beta=0.5, k=2.0)),
+)(local_response_norm)
+register(
+    "normalize",
+    lambda lib, x, **kw: lib.nn.functional.normalize(x, **kw),
+    (S((3, 4)), S((3, 4), p=1.0, dim=0), S((2, 3, 2), p=3.0, dim=-1)),
+)(normalize)
+register(
+    "cosine_similarity",
+    lambda lib, a, b, **kw: lib.nn.functional.cosine_similarity(a, b, **kw),
+    (S((3, 4), (3, 4)), S((2, 3), (1, 3), dim=-1)),
+)(cosine_similarity)
+register(
+    "pdist",
+    lambda lib, x, **kw: lib.nn.functional.pdist(x, **kw),
+    (S((4, 3)), S((3, 2), p=1.0)),
+)(pdist)
 
 __all__ = [
     "batch_norm",

@@ -14,6 +14,7 @@ import numpy
 
 from ember import _backend
 from ember._tensor import Tensor
+from ember.ops._table import S, register
 from ember.ops.pool import adaptive_avg_pool
 
 _LINEAR = {"linear": 1, "bilinear": 2, "trilinear": 3}
@@ -198,3 +199,20 @@ def upsample_bilinear(input, size=None, scale_factor=None):
         stacklevel=2,
     )
     return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+# --- op-table samples (see loss.py)
+register(
+    "interpolate",
+    lambda lib, x, **kw: lib.nn.functional.interpolate(x, **kw),
+    (
+        S((1, 2, 3, 4), size=(5, 6)),
+        S((2, 1, 3), scale_factor=2.0),
+        S((2, 3, 4), size=7, mode="linear"),
+        S((1, 2, 3, 3), size=(5, 4), mode="bilinear", align_corners=True),
+        S((1, 1, 4, 3), scale_factor=1.5, mode="bilinear"),
+        S((1, 2, 2, 2, 3), size=(3, 3, 2), mode="trilinear"),
+        S((1, 2, 6, 4), size=(3, 2), mode="area"),
+        S((1, 1, 5), size=3, mode="nearest-exact"),
+    ),
+)(interpolate)
