@@ -79,6 +79,8 @@ KNOWN_BUGS: dict[str, str] = {
     "empty:addmv": "torch quirk: addmv(0-d, (0, n) matrix, v) is 0-d, not (0,)",
     "mixed:binary_cross_entropy_with_logits": "torch quirk: the result takes the target's dtype "
     "(float64 logits with a float32 target give float32); ember promotes",
+    "mixed:huber_loss": "torch quirk: the result takes the input's dtype; ember promotes",
+    "empty:group_norm": "torch quirk: its weight's gradient over an empty input is NaN (ember: 0)",
     **{f"view-on:{name}": "torch quirk: LAPACK results are column-major (ember's row-major), "
        "so a view of their transpose works in torch only" for name in (
         "solve solve_triangular cholesky_solve lstsq inv cholesky qr eigh svd").split()},
@@ -470,3 +472,39 @@ def test_local_response_norm_of_an_empty_batch(torch):
         out = lib.nn.functional.local_response_norm(lib.zeros(0, 5, 3), 3)
         shapes.append(tuple(out.shape))
     assert shapes[1] == shapes[0] == (0, 5, 3)
+
+
+@pytest.mark.parametrize(
+    "name, fn",
+    [
+        ("batch_norm_empty_batch", lambda L: L.nn.functional.batch_norm(
+            L.zeros(0, 3), L.zeros(3), L.ones(3), training=True)),
+        ("batch_norm_no_channels", lambda L: L.nn.functional.batch_norm(
+            L.zeros(2, 0, 3), L.zeros(0), L.ones(0), training=True)),
+        ("batch_norm_empty_length", lambda L: L.nn.functional.batch_norm(
+            L.zeros(2, 3, 0), L.zeros(3), L.ones(3), training=True)),
+        ("instance_norm_empty", lambda L: L.nn.functional.instance_norm(L.zeros(2, 3, 0))),
+        ("group_norm_empty", lambda L: L.nn.functional.group_norm(L.zeros(2, 4, 0), 2)),
+        ("bilinear_empty_batch", lambda L: L.nn.functional.bilinear(
+            L.zeros(0, 2), L.zeros(0, 3), L.ones(4, 2, 3))),
+        ("local_response_norm_no_channels", lambda L: L.nn.functional.local_response_norm(
+            L.zeros(2, 0, 3), 3)),
+        ("attention_without_features", lambda L: L.nn.functional.scaled_dot_product_attention(
+            L.zeros(1, 2, 0), L.zeros(1, 3, 0), L.arange(12.0).reshape(1, 3, 4))),
+    ],
+)  # fmt: skip
+def test_functional_edge_shapes_as_torch(name, fn, torch):
+    """Empty batches, channels or features: PyTorch returns a result (no error), and so does
+    ember now (it raised, or divided by zero)."""
+    expected, got = fn(torch), fn(ember)
+    assert tuple(got.shape) == tuple(expected.shape)
+    np.testing.assert_allclose(got.numpy(), expected.numpy())
+
+
+def test_batch_norm_of_an_empty_batch_keeps_running_stats(torch):
+    stats = []
+    for lib in (torch, ember):
+        mean, var = lib.zeros(3), lib.ones(3)
+        lib.nn.functional.batch_norm(lib.zeros(0, 3), mean, var, training=True)
+        stats.append((mean.tolist(), var.tolist()))
+    assert stats[1] == stats[0] == ([0.0] * 3, [1.0] * 3)

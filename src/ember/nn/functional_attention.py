@@ -86,7 +86,8 @@ def scaled_dot_product_attention(
     if enable_gqa and key.dim() >= 3:
         key, value = _repeat_kv_heads(query, key, value)
     length, source = query.shape[-2], key.shape[-2]
-    factor = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    # with no features every score is an empty sum, 0, whatever the scale (PyTorch: uniform)
+    factor = 1.0 / math.sqrt(query.shape[-1] or 1) if scale is None else scale
     scores = (query * factor).matmul(key.transpose(-2, -1))
     masked = False
     if is_causal:

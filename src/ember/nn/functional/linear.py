@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from ember._tensor import Tensor
 from ember.ops._table import S, register
 
@@ -49,11 +51,12 @@ def bilinear(input1, input2, weight, bias=None):
             f"{list(input1.shape[:-1])} and {list(input2.shape[:-1])}"
         )
     lead = input1.shape[:-1]
-    x1 = input1.reshape(-1, in1)
-    x2 = input2.reshape(-1, in2)
+    rows = math.prod(lead)  # explicit: -1 cannot be inferred when a size is 0
+    x1 = input1.reshape(rows, in1)
+    x2 = input2.reshape(rows, in2)
     # (B, in1) @ (in1, out*in2) -> (B, out, in2), then contract in2 with x2
     mixed = x1.mm(weight.permute(1, 0, 2).reshape(in1, out_features * in2))
-    out = (mixed.reshape(-1, out_features, in2) * x2.unsqueeze(1)).sum(-1)
+    out = (mixed.reshape(rows, out_features, in2) * x2.unsqueeze(1)).sum(-1)
     out = out.reshape(lead + (out_features,))
     return out if bias is None else out + bias
 

@@ -63,15 +63,15 @@ def batch_norm(
         y = (input - view(running_mean)) * view((running_var + eps).rsqrt())
         return _affine(y, weight, bias, view)
     dims = (0,) + tuple(range(2, ndim))
-    count = input.numel() // channels
-    if count <= 1:
+    count = input.numel() // channels if channels else 0
+    if count == 1:
         raise ValueError(
             f"Expected more than 1 value per channel when training, got input size "
             f"ember.Size({list(input.shape)})"
         )
     mean, centered, var = _moments(input, dims)
     y = centered * (var + eps).rsqrt()
-    if running_mean is not None or running_var is not None:
+    if count and (running_mean is not None or running_var is not None):  # none: unchanged
         with no_grad():
             if running_mean is not None:
                 running_mean.mul_(1 - momentum).add_(mean.detach().reshape(-1) * momentum)
@@ -99,14 +99,14 @@ def instance_norm(
         return _affine(y, weight, bias, view)
     dims = tuple(range(2, ndim))
     count = math.prod(input.shape[2:])
-    if count <= 1:
+    if count == 1:
         raise ValueError(
             f"Expected more than 1 spatial element when training, got input size "
             f"ember.Size({list(input.shape)})"
         )
     mean, centered, var = _moments(input, dims)
     y = centered * (var + eps).rsqrt()
-    if running_mean is not None or running_var is not None:
+    if count and (running_mean is not None or running_var is not None):  # none: unchanged
         with no_grad():  # the batch's average of the per-instance statistics
             if running_mean is not None:
                 batch_mean = mean.detach().reshape(input.shape[:2]).mean(0)
@@ -166,7 +166,7 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
             f"Expected number of channels in input to be divisible by num_groups, but got input "
             f"of shape {list(input.shape)} and num_groups={num_groups}"
         )
-    grouped = input.reshape(n, num_groups, -1)
+    grouped = input.reshape(n, num_groups, math.prod(input.shape[1:]) // num_groups)
     _, centered, var = _moments(grouped, (2,))
     y = (centered * (var + eps).rsqrt()).reshape(input.shape)
     return _affine(y, weight, bias, lambda t: _channel_view(t, input.dim()))
@@ -178,6 +178,8 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         raise ValueError(
             f"Expected 3D or higher dimensionality input (got {input.dim()} dimensions)"
         )
+    if input.numel() == 0:  # nothing to normalise (the pooling below needs a non-empty window)
+        return input.clone()
     n, c = input.shape[:2]
     squares = (input * input).reshape(n, 1, c, math.prod(input.shape[2:]))
     from ember.ops.nn_extra import pad

@@ -125,7 +125,7 @@ class _BatchNorm(_NormBase):
 
     def forward(self, input):
         self._check_input_dim(input)
-        if self.training and input.numel() // max(input.shape[1], 1) <= 1:
+        if self.training and input.shape[1] and input.numel() // input.shape[1] == 1:
             raise ValueError(  # before num_batches_tracked moves
                 "Expected more than 1 value per channel when training, got input size "
                 f"ember.Size({list(input.shape)})"
