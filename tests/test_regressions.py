@@ -80,6 +80,8 @@ KNOWN_BUGS: dict[str, str] = {
     "mixed:binary_cross_entropy_with_logits": "torch quirk: the result takes the target's dtype "
     "(float64 logits with a float32 target give float32); ember promotes",
     "mixed:huber_loss": "torch quirk: the result takes the input's dtype; ember promotes",
+    "fresh:batch_norm": "torch quirk: its CPU backward reads a non-contiguous weight as if it "
+    "were contiguous (a wrong input gradient); see test_batch_norm_with_a_weight_view",
     "empty:group_norm": "torch quirk: its weight's gradient over an empty input is NaN (ember: 0)",
     **{f"view-on:{name}": "torch quirk: LAPACK results are column-major (ember's row-major), "
        "so a view of their transpose works in torch only" for name in (
@@ -508,3 +510,46 @@ def test_batch_norm_of_an_empty_batch_keeps_running_stats(torch):
         lib.nn.functional.batch_norm(lib.zeros(0, 3), mean, var, training=True)
         stats.append((mean.tolist(), var.tolist()))
     assert stats[1] == stats[0] == ([0.0] * 3, [1.0] * 3)
+
+
+def test_batch_norm_with_a_weight_view(torch):
+    """PyTorch's CPU batch_norm backward reads a strided weight (a column of a matrix) as if
+    contiguous and returns a wrong input gradient; ember's equals the contiguous weight's."""
+    x = np.array(
+        [[1.25, 0.4, 0.19], [1.26, 0.22, -1.16], [-0.3, -1.86, -1.51], [-2.0, -0.92, 0.42]]
+    )
+    w = np.array([-0.02, 0.27, 1.31])
+    cot = np.random.default_rng(1).standard_normal((4, 3))
+
+    def grad(lib, weight):
+        t = lib.tensor(x, requires_grad=True)
+        mean, var = lib.zeros(3, dtype=lib.float64), lib.ones(3, dtype=lib.float64)
+        y = lib.nn.functional.batch_norm(t, mean, var, weight, None, training=True)
+        return lib.autograd.grad((y * lib.tensor(cot)).sum(), t)[0].numpy()
+
+    column = ember.tensor(np.stack([w, 2 * w], 1))[:, 0]  # a strided view
+    expected = grad(torch, torch.tensor(w))
+    np.testing.assert_allclose(grad(ember, column), expected, rtol=1e-12)
+
+
+def test_linear_without_in_features(torch):
+    shapes = []
+    for lib in (torch, ember):
+        out = lib.nn.functional.linear(lib.zeros(2, 3, 0), lib.zeros(5, 0))
+        shapes.append((tuple(out.shape), out.abs().sum().item()))
+    assert shapes[1] == shapes[0] == ((2, 3, 5), 0.0)
+
+
+def test_attention_keeps_backward_after_inplace_on_key(torch):
+    """PyTorch's math attention scales q and k by sqrt(scale) each and saves those copies, so
+    changing the key in place afterwards is legal; ember saved the key itself."""
+    grads = []
+    for lib in (torch, ember):
+        q = lib.tensor(np.linspace(-1, 1, 12).reshape(1, 4, 3), requires_grad=True)
+        k = q * 1.5  # saves nothing of its own
+        v = lib.tensor(np.linspace(0, 1, 8).reshape(1, 4, 2), requires_grad=True)
+        out = lib.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        k.sin_()
+        grads.append([g.numpy() for g in lib.autograd.grad(out.sum(), [q, v])])
+    for mine, theirs in zip(grads[1], grads[0]):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-10)

@@ -88,7 +88,11 @@ def scaled_dot_product_attention(
     length, source = query.shape[-2], key.shape[-2]
     # with no features every score is an empty sum, 0, whatever the scale (PyTorch: uniform)
     factor = 1.0 / math.sqrt(query.shape[-1] or 1) if scale is None else scale
-    scores = (query * factor).matmul(key.transpose(-2, -1))
+    if factor >= 0:  # PyTorch's math path: q and k each scaled by sqrt(scale), and it saves
+        root = math.sqrt(factor)  # those copies, so changing q or k in place stays legal
+        scores = (query * root).matmul((key * root).transpose(-2, -1))
+    else:
+        scores = (query * factor).matmul(key.transpose(-2, -1))
     masked = False
     if is_causal:
         causal = ones(length, source, dtype=BOOL, device=query.device).tril()

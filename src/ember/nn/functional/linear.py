@@ -32,7 +32,7 @@ def linear(input, weight, bias=None):
         out = input.mm(weight.t())
     else:
         lead = input.shape[:-1]
-        rows = input.reshape(-1, input.shape[-1])
+        rows = input.reshape(math.prod(lead), input.shape[-1])  # -1: ambiguous when empty
         out = rows.mm(weight.t()).reshape(lead + (weight.shape[0],))
     return out if bias is None else out + bias
 
