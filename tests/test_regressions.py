@@ -80,6 +80,7 @@ KNOWN_BUGS: dict[str, str] = {
     "mixed:binary_cross_entropy_with_logits": "torch quirk: the result takes the target's dtype "
     "(float64 logits with a float32 target give float32); ember promotes",
     "mixed:huber_loss": "torch quirk: the result takes the input's dtype; ember promotes",
+    "empty:pdist": "torch quirk: pdist's backward segfaults on an empty input",
     "fresh:batch_norm": "torch quirk: its CPU backward reads a non-contiguous weight as if it "
     "were contiguous (a wrong input gradient); see test_batch_norm_with_a_weight_view",
     "empty:group_norm": "torch quirk: its weight's gradient over an empty input is NaN (ember: 0)",
