@@ -11,6 +11,7 @@ import math
 import warnings
 
 from ember._dtype import bool as BOOL
+from ember._dtype import float32 as FLOAT32
 from ember._tensor import Tensor
 from ember.nn.functional.linear import linear
 from ember.ops._table import S, register
@@ -73,7 +74,7 @@ def scaled_dot_product_attention(
             "Expected query, key, and value to have the same dtype, but got query.dtype: "
             f"{query.dtype} key.dtype: {key.dtype} and value.dtype: {value.dtype} instead."
         )
-    if attn_mask is not None and attn_mask.dtype != query.dtype and not _is_bool(attn_mask):
+    if attn_mask is not None and attn_mask.dtype not in (query.dtype, BOOL, FLOAT32):
         raise RuntimeError(
             "Expected attn_mask dtype to be bool or float or to match query dtype, but got "
             f"attn_mask.dtype: {attn_mask.dtype} and query.dtype: {query.dtype} instead."

@@ -12,6 +12,7 @@ from ember.ops._table import S, register
 from ember.ops.activation import log_softmax
 from ember.ops.activation_math import logsigmoid
 from ember.ops.indexing import type_word
+from ember.ops.linalg_extra import vector_norm
 from ember.ops.nn_extra import binary_cross_entropy_elementwise
 from ember.ops.shape import broadcast_shape_of
 
@@ -479,15 +480,10 @@ def pairwise_distance(x1, x2, p=2.0, eps=1e-6, keepdim=False):
 
 
 def _norm(x, p, dim, keepdim):
-    if p == 2:
-        return (x * x).sum(dim, keepdim=keepdim).sqrt()
-    if p == 1:
-        return x.abs().sum(dim, keepdim=keepdim)
-    if p == float("inf"):
-        return x.abs().amax(dim, keepdim=keepdim)
+    """The p-norm along dim; at a zero vector its gradient is 0 (not 0/0), as PyTorch's."""
     if p == 0:
         return (x != 0).to(x.dtype).sum(dim, keepdim=keepdim)
-    return (x.abs() ** p).sum(dim, keepdim=keepdim) ** (1.0 / p)
+    return vector_norm(x, p, dim, keepdim)
 
 
 def triplet_margin_loss(

@@ -9,6 +9,7 @@ import numpy
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import no_grad
 from ember.ops._table import S, register
+from ember.ops.linalg_extra import vector_norm
 
 
 def _moments(x, dims):
@@ -206,9 +207,10 @@ def cosine_similarity(x1, x2, dim=1, eps=1e-8):
     """Same as torch.nn.functional.cosine_similarity: x1.x2 / max(||x1|| ||x2||, eps)."""
     if not isinstance(x1, Tensor) or not isinstance(x2, Tensor):
         raise TypeError("cosine_similarity(): x1 and x2 must be Tensors")
-    # PyTorch normalises each input first (each norm clamped at eps), then takes the dot
-    n1 = (x1 * x1).sum(dim, keepdim=True).sqrt().clamp(min=eps)
-    n2 = (x2 * x2).sum(dim, keepdim=True).sqrt().clamp(min=eps)
+    # PyTorch normalises each input first (each norm clamped at eps), then takes the dot;
+    # vector_norm's gradient at a zero vector is 0, where sqrt(sum(x^2))'s is 0/0
+    n1 = vector_norm(x1, 2, dim, True).clamp(min=eps)
+    n2 = vector_norm(x2, 2, dim, True).clamp(min=eps)
     return ((x1 / n1) * (x2 / n2)).sum(dim)
 
 

@@ -114,6 +114,8 @@ def _nearest(input, sizes, scales, exact):
         else:
             idx = Tensor._make(_backend.to_device(index, input.device))
             out = out[(slice(None),) * dim + (idx,)]
+    if _backend.shares_storage(out._data, input._data) or not out.is_contiguous():
+        out = out.clone()  # a result of its own, as PyTorch's (not the input, not an expand)
     return out
 
 
