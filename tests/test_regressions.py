@@ -606,3 +606,17 @@ def test_attention_accepts_a_float32_mask_with_float64_inputs(torch):
         )
         dtypes.append(str(out.dtype).split(".")[1])
     assert dtypes[1] == dtypes[0] == "float64"
+
+
+def test_matmul_broadcast_operand_changed_in_place(torch):
+    """(2, 1, 3, 4) @ (3, 4, 2): PyTorch saves expanded copies of broadcast operands, so an
+    in-place change of the operand afterwards is legal; ember saved the operand itself."""
+    grads = []
+    for lib in (torch, ember):
+        a = lib.tensor(np.linspace(-1, 1, 24).reshape(2, 1, 3, 4), requires_grad=True)
+        leaf = lib.tensor(np.linspace(0, 1, 24).reshape(3, 4, 2), requires_grad=True)
+        b = leaf * 1.0
+        out = a @ b
+        b.copy_(lib.zeros(3, 4, 2, dtype=lib.float64))
+        grads.append(lib.autograd.grad(out.sum(), a)[0].numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)

@@ -118,7 +118,17 @@ def matmul(input, other, *, out=None):
     _check_same_dtype("matmul", input, other)
     if a.ndim == 2 and b.ndim == 2:
         return Mm.apply(input, other)
+    if a.ndim >= 3 and b.ndim >= 3 and a.shape[:-2] != b.shape[:-2]:
+        input, other = _broadcast_operands(input, other)
     return Matmul.apply(input, other)
+
+
+def _broadcast_operands(a, b):
+    """Batched operands whose batch shapes differ: PyTorch expands each broadcast one into a
+    copy and saves that, so changing the operand in place afterwards is legal. A clone (not
+    expanded: NumPy broadcasts the product) keeps that, and stays differentiable."""
+    batch = broadcast_shapes(a.shape[:-2], b.shape[:-2], op="matmul")
+    return tuple(t.clone() if t.shape[:-2] != batch else t for t in (a, b))
 
 
 def to_out(result, out):
