@@ -620,3 +620,25 @@ def test_matmul_broadcast_operand_changed_in_place(torch):
         b.copy_(lib.zeros(3, 4, 2, dtype=lib.float64))
         grads.append(lib.autograd.grad(out.sum(), a)[0].numpy())
     np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)
+
+
+def test_mixed_dtype_losses_promote(torch):
+    """PyTorch's bce-with-logits takes the target's dtype and huber_loss the input's; ember
+    promotes, as its other losses (and PyTorch's mse/l1/smooth_l1) do."""
+    f32 = ember.ones(3)
+    f64 = ember.full((3,), 0.5, dtype=ember.float64)
+    bce = ember.nn.functional.binary_cross_entropy_with_logits(f64, f32)
+    huber = ember.nn.functional.huber_loss(f32, f64)
+    assert bce.dtype == huber.dtype == ember.float64
+    t = torch.nn.functional.binary_cross_entropy_with_logits(
+        torch.full((3,), 0.5, dtype=torch.float64), torch.ones(3)
+    )
+    np.testing.assert_allclose(bce.item(), t.item(), rtol=1e-6)
+
+
+def test_group_norm_weight_gradient_over_an_empty_input_is_zero():
+    """Nothing depends on the weight when the input is empty (PyTorch: NaN)."""
+    w = ember.ones(4, requires_grad=True)
+    out = ember.nn.functional.group_norm(ember.zeros(2, 4, 0), 2, w, ember.zeros(4))
+    (g,) = ember.autograd.grad(out.sum(), w)
+    assert g.tolist() == [0.0] * 4
