@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from ember import _backend
 from ember.optim.optimizer import (
-    Optimizer,
-    _to_scalar,
+    SingleTensorOptimizer,
     addcdiv_,
     addcmul_,
-    bump,
-    check_differentiable,
-    check_lr,
-    check_nonneg,
-    evaluate_closure,
-    grad_of,
-    no_grad_step,
+    check_hyperparameters,
     state_like,
     step_counter,
 )
 
 
-class Adagrad(Optimizer):
+class Adagrad(SingleTensorOptimizer):
     """Same as torch.optim.Adagrad (state is created for every parameter at construction)."""
 
     def __init__(
@@ -37,12 +30,13 @@ class Adagrad(Optimizer):
         differentiable=False,
         fused=None,
     ):
-        check_lr(lr)
-        check_nonneg("lr_decay", lr_decay)
-        check_nonneg("weight_decay", weight_decay)
-        check_nonneg("initial_accumulator_value", initial_accumulator_value)
-        check_nonneg("eps", eps, "epsilon")
-        check_differentiable(differentiable)
+        check_hyperparameters(
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+        )
         defaults = {
             "lr": lr,
             "lr_decay": lr_decay,
@@ -57,38 +51,23 @@ class Adagrad(Optimizer):
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:
-                self._init_state(p)
+                self._init_state(self.state[p], p, group)
 
-    def _init_state(self, p):
-        state = self.state[p]
+    def _init_state(self, state, param, group):
+        # PyTorch fills the sum from the constructor's value, whatever the group says
         state["step"] = step_counter()
-        state["sum"] = state_like(p, self.defaults["initial_accumulator_value"])
+        state["sum"] = state_like(param, self.defaults["initial_accumulator_value"])
 
-    @no_grad_step
-    def step(self, closure=None):
-        """Same as torch.optim.Adagrad.step."""
-        loss = evaluate_closure(closure)
-        for group in self.param_groups:
-            lr = _to_scalar(group["lr"])
-            lr_decay, eps, weight_decay = group["lr_decay"], group["eps"], group["weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if len(state) == 0:
-                    self._init_state(p)
-                x = p._data
-                xp = _backend.array_module(x)
-                grad = grad_of(p, group["maximize"])
-                state["step"]._data += 1
-                step = state["step"].item()
-                if weight_decay != 0:
-                    grad = grad + weight_decay * x
-                clr = lr / (1 + (step - 1) * lr_decay)
-                state_sum = state["sum"]._data
-                addcmul_(state_sum, grad, grad, 1)
-                std = xp.sqrt(state_sum)
-                std += eps
-                addcdiv_(x, grad, std, -clr)
-                bump(p)
-        return loss
+    @staticmethod
+    def _update(x, grad, state, group, lr):
+        xp = _backend.array_module(x)
+        lr_decay, eps, weight_decay = group["lr_decay"], group["eps"], group["weight_decay"]
+        step = state["step"].item()
+        if weight_decay != 0:
+            grad = grad + weight_decay * x
+        clr = lr / (1 + (step - 1) * lr_decay)
+        state_sum = state["sum"]._data
+        addcmul_(state_sum, grad, grad, 1)
+        std = xp.sqrt(state_sum)
+        std += eps
+        addcdiv_(x, grad, std, -clr)

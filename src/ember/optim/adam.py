@@ -3,26 +3,39 @@
 from __future__ import annotations
 
 from ember import _backend
+from ember._tensor import Tensor
 from ember.optim.optimizer import (
-    Optimizer,
+    SingleTensorOptimizer,
     _to_scalar,
     addcmul_,
-    bump,
-    check_betas,
-    check_differentiable,
-    check_lr,
-    check_nonneg,
-    evaluate_closure,
-    grad_of,
+    check_hyperparameters,
     lerp_,
-    no_grad_step,
     state_like,
     step_counter,
 )
 
 
-class Adam(Optimizer):
+def _check_tensor_options(lr, betas, foreach, capturable):
+    """PyTorch's Adam errors for Tensor lr and betas, which its foreach form cannot take."""
+    if not (
+        (isinstance(betas[0], float) and isinstance(betas[1], float))
+        or (isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor))
+    ):
+        raise ValueError("betas must be either both floats or both Tensors")
+    for i in (0, 1):
+        if isinstance(betas[i], Tensor):
+            if not capturable and foreach:
+                raise ValueError(
+                    f"betas[{i}] as a Tensor is not supported for capturable=False and foreach=True"
+                )
+            if betas[i].numel() != 1:
+                raise ValueError(f"Tensor betas[{i}] must be 1-element")
+
+
+class Adam(SingleTensorOptimizer):
     """Same as torch.optim.Adam."""
+
+    _group_defaults = {"amsgrad": False, "decoupled_weight_decay": False}
 
     def __init__(
         self,
@@ -40,11 +53,12 @@ class Adam(Optimizer):
         fused=None,
         decoupled_weight_decay=False,
     ):
-        check_lr(lr)
-        check_nonneg("eps", eps, "epsilon")
-        check_betas(betas)
-        check_nonneg("weight_decay", weight_decay)
-        check_differentiable(differentiable)
+        if isinstance(lr, Tensor) and foreach and not capturable:
+            raise ValueError(
+                "lr as a Tensor is not supported for capturable=False and foreach=True"
+            )
+        check_hyperparameters(lr=lr, eps=eps, betas=betas, weight_decay=weight_decay)
+        _check_tensor_options(lr, betas, foreach, capturable)
         defaults = {
             "lr": lr,
             "betas": tuple(_to_scalar(b) for b in betas),
@@ -60,51 +74,39 @@ class Adam(Optimizer):
         }
         super().__init__(params, defaults)
 
-    @no_grad_step
-    def step(self, closure=None):
-        """Same as torch.optim.Adam.step."""
-        loss = evaluate_closure(closure)
-        for group in self.param_groups:
-            lr = _to_scalar(group["lr"])
-            beta1, beta2 = group["betas"]
-            eps, weight_decay, amsgrad = group["eps"], group["weight_decay"], group["amsgrad"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if len(state) == 0:
-                    state["step"] = step_counter()
-                    state["exp_avg"] = state_like(p)
-                    state["exp_avg_sq"] = state_like(p)
-                    if amsgrad:
-                        state["max_exp_avg_sq"] = state_like(p)
-                x = p._data
-                xp = _backend.array_module(x)
-                grad = grad_of(p, group["maximize"])
-                exp_avg, exp_avg_sq = state["exp_avg"]._data, state["exp_avg_sq"]._data
-                state["step"]._data += 1
-                if weight_decay != 0:
-                    if group["decoupled_weight_decay"]:
-                        x *= 1 - lr * weight_decay
-                    else:
-                        grad = grad + weight_decay * x
-                lerp_(exp_avg, grad, 1 - beta1)
-                exp_avg_sq *= beta2
-                addcmul_(exp_avg_sq, grad, grad, 1 - beta2)
-                step = state["step"].item()
-                bias_correction1 = 1 - beta1**step
-                bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-                step_size = lr / bias_correction1
-                if amsgrad:
-                    max_sq = state["max_exp_avg_sq"]._data
-                    xp.maximum(max_sq, exp_avg_sq, out=max_sq)
-                    denom = xp.sqrt(max_sq) / bias_correction2_sqrt
-                else:
-                    denom = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt
-                denom += eps
-                x += -step_size * exp_avg / denom
-                bump(p)
-        return loss
+    def _init_state(self, state, param, group):
+        state["step"] = step_counter()
+        state["exp_avg"] = state_like(param)
+        state["exp_avg_sq"] = state_like(param)
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = state_like(param)
+
+    @staticmethod
+    def _update(x, grad, state, group, lr):
+        xp = _backend.array_module(x)
+        beta1, beta2 = group["betas"]
+        eps, weight_decay = group["eps"], group["weight_decay"]
+        exp_avg, exp_avg_sq = state["exp_avg"]._data, state["exp_avg_sq"]._data
+        if weight_decay != 0:
+            if group["decoupled_weight_decay"]:
+                x *= 1 - lr * weight_decay
+            else:
+                grad = grad + weight_decay * x
+        lerp_(exp_avg, grad, 1 - beta1)
+        exp_avg_sq *= beta2
+        addcmul_(exp_avg_sq, grad, grad, 1 - beta2)
+        step = state["step"].item()
+        bias_correction1 = 1 - beta1**step
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        step_size = lr / bias_correction1
+        if group["amsgrad"]:
+            max_sq = state["max_exp_avg_sq"]._data
+            xp.maximum(max_sq, exp_avg_sq, out=max_sq)
+            denom = xp.sqrt(max_sq) / bias_correction2_sqrt
+        else:
+            denom = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt
+        denom += eps
+        x += -step_size * exp_avg / denom
 
 
 class AdamW(Adam):
@@ -139,3 +141,8 @@ class AdamW(Adam):
             fused=fused,
             decoupled_weight_decay=True,
         )
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:  # as PyTorch's AdamW, whatever the loaded group says
+            group["decoupled_weight_decay"] = True

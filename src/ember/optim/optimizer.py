@@ -82,17 +82,26 @@ def addcdiv_(a, t1, t2, value=1.0):
     a += value * t1 / t2
 
 
-def check_nonneg(name, value, label=None):
-    """Raise PyTorch's 'Invalid <label> value: v' ValueError for a negative hyperparameter."""
-    if not 0.0 <= _to_scalar(value):
+_LABELS = {"eps": "epsilon"}  # the word PyTorch's message uses, where it is not the name
+
+
+def check_nonneg(name, value, label=None, nan_passes=False):
+    """Raise PyTorch's 'Invalid <label> value: v' ValueError for a negative hyperparameter.
+
+    `nan_passes` compares as `value < 0` (SGD's form in PyTorch, which lets NaN through);
+    otherwise as `not 0 <= value`, which refuses NaN.
+    """
+    v = _to_scalar(value)
+    if (v < 0.0) if nan_passes else not 0.0 <= v:
         raise ValueError(f"Invalid {label or name} value: {value}")
 
 
-def check_lr(lr):
-    """Raise PyTorch's errors for a bad learning rate."""
+def check_lr(lr, nan_passes=False):
+    """Raise PyTorch's errors for a bad learning rate (a Tensor lr must have one element)."""
     if isinstance(lr, Tensor) and lr.numel() != 1:
         raise ValueError("Tensor lr must be 1-element")
-    if not 0.0 <= _to_scalar(lr):
+    v = _to_scalar(lr)
+    if (v < 0.0) if nan_passes else not 0.0 <= v:
         raise ValueError(f"Invalid learning rate: {lr}")
 
 
@@ -103,11 +112,55 @@ def check_betas(betas):
             raise ValueError(f"Invalid beta parameter at index {i}: {betas[i]}")
 
 
-def check_differentiable(differentiable):
-    """Refuse differentiable=True: ember's steps are plain array math outside autograd."""
-    if differentiable:
+def check_hyperparameters(*, nan_passes=False, **values):
+    """Raise PyTorch's ValueError for the first invalid hyperparameter, in the order given.
+
+    `lr` >= 0 (a Tensor lr has one element), `betas` each in [0, 1), `rho` in [0, 1], and any
+    other name (eps, weight_decay, momentum, alpha, lr_decay, ...) >= 0, with PyTorch's texts
+    ("Invalid learning rate: -1", "Invalid epsilon value: -1.0", ...). Pass the values in the
+    order the PyTorch optimizer checks them, so the same error wins when several are bad.
+    """
+    for name, value in values.items():
+        if name == "lr":
+            check_lr(value, nan_passes)
+        elif name == "betas":
+            check_betas(value)
+        elif name == "rho":
+            if not 0.0 <= _to_scalar(value) <= 1.0:
+                raise ValueError(f"Invalid rho value: {value}")
+        else:
+            check_nonneg(name, value, _LABELS.get(name), nan_passes)
+
+
+def check_options(name, options):
+    """Refuse the implementation flags ember cannot honour, naming the optimizer `name`.
+
+    `options` is a defaults dict or a param group. `foreach` is accepted either way and only
+    recorded: ember has one implementation, a loop over parameters (PyTorch's single-tensor
+    form), and runs it whatever `foreach` says. `fused=True` first gets PyTorch's own
+    consistency errors, then ember's refusal; `capturable=True` and `differentiable=True` are
+    refused too. The refusals are NotImplementedError, a RuntimeError, the type PyTorch raises
+    for a fused optimizer it cannot run.
+    """
+    if options.get("fused"):
+        if options.get("differentiable"):
+            raise RuntimeError("`fused` does not support `differentiable`")
+        if options.get("foreach"):
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
         raise NotImplementedError(
-            "ember optimizers do not support differentiable=True: steps are plain array math"
+            f"{name}(fused=True) is not supported: ember has no fused kernels, only one "
+            "implementation (a loop over parameters); pass fused=None or fused=False"
+        )
+    if options.get("capturable"):
+        raise NotImplementedError(
+            f"{name}(capturable=True) is not supported: ember has no CUDA graph capture, and "
+            "its step counters live on the CPU; pass capturable=False"
+        )
+    if options.get("differentiable"):
+        raise NotImplementedError(
+            f"{name}(differentiable=True) is not supported: ember's optimizer steps are plain "
+            "array math outside autograd, so no gradient flows through them; pass "
+            "differentiable=False"
         )
 
 
@@ -290,6 +343,102 @@ class Optimizer:
                 saved["param_names"] = group["param_names"]
             new_groups.append(saved)
         self.__setstate__({"state": state, "param_groups": new_groups})
+
+
+# what PyTorch's __setstate__ fills in for a group saved without it (old checkpoints)
+_OPTION_DEFAULTS = {
+    "maximize": False,
+    "foreach": None,
+    "capturable": False,
+    "differentiable": False,
+    "fused": None,
+}
+
+
+class SingleTensorOptimizer(Optimizer):
+    """An optimizer that updates each parameter on its own (PyTorch's single-tensor form).
+
+    `step()` is shared: it runs the closure with grad mode on, then, outside autograd, visits
+    each group's parameters that have a gradient, creates a parameter's state on its first step
+    (`_init_state`), adds 1 to `state["step"]` when the state has one, negates the gradient under
+    `maximize`, and hands the parameter's array to `_update`, the optimizer's own formula, which
+    changes it in place. A step keeps everything it computes in locals, never on the optimizer.
+
+    A subclass validates its hyperparameters (`check_hyperparameters`), builds PyTorch's
+    defaults dict, and defines `_init_state` and `_update`; `_keeps_state` says whether a group
+    needs per-parameter state at all (SGD without momentum does not), and `_group_defaults`
+    what PyTorch's `__setstate__` fills into a loaded group that lacks it.
+    """
+
+    _group_defaults = {}  # a subclass's own additions to _OPTION_DEFAULTS
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        fill = {**_OPTION_DEFAULTS, **self._group_defaults}
+        for group in self.param_groups:
+            for key, value in fill.items():
+                if key in self.defaults:
+                    group.setdefault(key, value)
+
+    def add_param_group(self, param_group):
+        """Same as torch.optim.Optimizer.add_param_group, refusing flags ember cannot honour."""
+        super().add_param_group(param_group)
+        try:
+            check_options(type(self).__name__, self.param_groups[-1])
+        except RuntimeError:
+            self.param_groups.pop()
+            raise
+
+    def _keeps_state(self, group):
+        """Whether the parameters of `group` have per-parameter state."""
+        return True
+
+    def _init_state(self, state, param, group):
+        """Fill `state`, the empty state dict of `param`, before its first update."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _update(x, grad, state, group, lr):
+        """The update formula: change array `x` in place, given its gradient array `grad`.
+
+        `grad` is already negated under `maximize` and may be the parameter's own `.grad`
+        storage (do not write into it); `lr` is the group's learning rate as a number;
+        `state["step"]` has already been advanced.
+        """
+        raise NotImplementedError
+
+    def step(self, closure=None):
+        """Perform one optimization step; `closure` re-evaluates the model and returns the loss."""
+        loss = evaluate_closure(closure)
+        name = type(self).__name__
+        quiet = _backend.quiet_floats()  # a diverging run gets inf/nan silently, as in PyTorch
+        try:
+            self._step_groups(name)
+        finally:
+            _backend.restore_floats(quiet)
+        return loss
+
+    def _step_groups(self, name):
+        with no_grad():
+            for group in self.param_groups:
+                check_options(name, group)  # a loaded or edited group may ask for them
+                lr = _to_scalar(group["lr"])
+                maximize = group["maximize"]
+                keeps_state = self._keeps_state(group)
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    if keeps_state:
+                        state = self.state[p]
+                        if len(state) == 0:
+                            self._init_state(state, p, group)
+                        step_t = state.get("step")
+                        if step_t is not None:
+                            step_t._data += 1
+                    else:
+                        state = {}
+                    self._update(p._data, grad_of(p, maximize), state, group, lr)
+                    bump(p)
 
 
 def _cast_state(param, value, key=None):

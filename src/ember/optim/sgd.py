@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from ember._tensor import Tensor
-from ember.optim.optimizer import (
-    Optimizer,
-    _to_scalar,
-    bump,
-    check_differentiable,
-    check_lr,
-    evaluate_closure,
-    grad_of,
-    no_grad_step,
-)
+from ember.optim.optimizer import SingleTensorOptimizer, check_hyperparameters
 
 
-class SGD(Optimizer):
+class SGD(SingleTensorOptimizer):
     """Same as torch.optim.SGD."""
+
+    _group_defaults = {"nesterov": False, "fused": False}
 
     def __init__(
         self,
@@ -32,12 +25,8 @@ class SGD(Optimizer):
         differentiable=False,
         fused=None,
     ):
-        check_lr(lr)
-        if momentum < 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        check_differentiable(differentiable)
+        # PyTorch's SGD compares with `< 0`, so NaN passes there
+        check_hyperparameters(lr=lr, momentum=momentum, weight_decay=weight_decay, nan_passes=True)
         defaults = {
             "lr": lr,
             "momentum": momentum,
@@ -53,31 +42,27 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
 
-    @no_grad_step
-    def step(self, closure=None):
-        """Same as torch.optim.SGD.step."""
-        loss = evaluate_closure(closure)
-        for group in self.param_groups:
-            lr = _to_scalar(group["lr"])
-            momentum, dampening = group["momentum"], group["dampening"]
-            weight_decay, nesterov = group["weight_decay"], group["nesterov"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                x = p._data
-                grad = grad_of(p, group["maximize"])
-                if weight_decay != 0:
-                    grad = grad + weight_decay * x
-                if momentum != 0:
-                    state = self.state[p]
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = Tensor._make(grad.copy())
-                    else:
-                        b = buf._data
-                        b *= momentum
-                        b += (1 - dampening) * grad
-                    grad = grad + momentum * buf._data if nesterov else buf._data
-                x += -lr * grad
-                bump(p)
-        return loss
+    def _keeps_state(self, group):
+        # without momentum, PyTorch's SGD keeps no state at all
+        return group["momentum"] != 0
+
+    def _init_state(self, state, param, group):
+        # the momentum buffer starts as a copy of the first gradient, in `_update`
+        pass
+
+    @staticmethod
+    def _update(x, grad, state, group, lr):
+        momentum, dampening = group["momentum"], group["dampening"]
+        weight_decay = group["weight_decay"]
+        if weight_decay != 0:
+            grad = grad + weight_decay * x
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = Tensor._make(grad.copy())
+            else:
+                b = buf._data
+                b *= momentum
+                b += (1 - dampening) * grad
+            grad = grad + momentum * buf._data if group["nesterov"] else buf._data
+        x += -lr * grad
