@@ -23,3 +23,12 @@ def _seed():
     ember.manual_seed(0)
     np.random.seed(0)
     yield
+
+
+@pytest.fixture
+def fake_cuda():
+    """A NumPy-backed CUDA device (tests/fake_cuda.py) for the length of one test."""
+    from tests import fake_cuda as fake_device
+
+    with fake_device.installed():
+        yield

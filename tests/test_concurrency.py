@@ -167,3 +167,91 @@ def test_concurrent_backward_on_a_shared_leaf_loses_nothing(fast_switching):
 
     _run_threads(*[worker] * 4)
     assert w.grad.numpy().min() == 80.0 and w.grad.numpy().max() == 80.0
+
+
+ROUNDS = 5  # passes over the table per thread
+
+
+def _op_table_results(cases, with_grad):
+    """Every op-table case's forward (and, with grad, the input gradients), as NumPy arrays."""
+    from tests.ops.test_op_table import call, sample_arrays
+
+    results = []
+    for spec, sample in cases:
+        arrays = sample_arrays(spec, sample)
+        inputs = [ember.tensor(a, requires_grad=with_grad) for a in arrays]
+        try:
+            with ember.set_grad_enabled(with_grad):
+                out = call(spec, sample, ember, inputs)
+                outs = out if isinstance(out, tuple) else (out,)
+                got = [o.detach().numpy().copy() for o in outs if isinstance(o, ember.Tensor)]
+                if with_grad:
+                    diff = [o for o in outs if isinstance(o, ember.Tensor) and o.requires_grad]
+                    if diff:
+                        total = sum((o * o).sum() for o in diff)
+                        grads = ember.autograd.grad(total, inputs, allow_unused=True)
+                        got += [g.numpy().copy() for g in grads if g is not None]
+        except Exception as e:  # noqa: BLE001 - an error must be the same error every time
+            got = [repr(e)]
+        results.append(got)
+    return results
+
+
+def _same(a, b):
+    return len(a) == len(b) and all(
+        x == y if isinstance(x, str) else np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b)
+    )
+
+
+@pytest.mark.parametrize("with_grad", [False, True], ids=["no_graph", "graph"])
+def test_the_whole_op_table_from_four_threads_matches_one_thread(with_grad, fast_switching):
+    from ember.ops import OPS
+
+    cases = [(spec, sample) for spec in OPS.values() for sample in spec.samples]
+    first = _op_table_results(cases, with_grad)
+    second = _op_table_results(cases, with_grad)
+    # random ops (dropout, ...) draw new numbers each time: only deterministic cases count
+    kept = [i for i in range(len(cases)) if _same(first[i], second[i])]
+    assert len(kept) > 0.9 * len(cases)
+    cases = [cases[i] for i in kept]
+    expected = [first[i] for i in kept]
+    seen = [None] * 4
+
+    def worker(k):
+        def run():
+            seen[k] = []
+            for r in range(ROUNDS):
+                order = list(range(len(cases)))
+                shift = (k * len(cases)) // 4 + r
+                order = order[shift:] + order[:shift]  # each thread starts elsewhere
+                got = _op_table_results([cases[i] for i in order], with_grad)
+                seen[k].append(dict(zip(order, got)))
+
+        return run
+
+    _run_threads(*(worker(k) for k in range(4)))
+    wrong = [
+        f"{cases[i][0].name}[{cases[i][1]!r}] in thread {k}"
+        for k in range(4)
+        for results in seen[k]
+        for i in range(len(cases))
+        if not _same(results[i], expected[i])
+    ]
+    assert not wrong, f"{len(wrong)} results differ from one thread's: {wrong[:10]}"
+
+
+def test_unrecorded_forwards_each_get_their_own_ctx():
+    from ember.ops import Primitive
+
+    ctxs = []
+
+    class Probe(Primitive):
+        @staticmethod
+        def forward(ctx, x):
+            ctxs.append(ctx)
+            ctx.seen = x.copy()
+            return x * 2
+
+    Probe.apply(ember.ones(2))
+    Probe.apply(ember.ones(2))
+    assert ctxs[0] is not ctxs[1]

@@ -4,14 +4,6 @@ import numpy as np
 import pytest
 
 import ember
-from ember import _backend
-
-
-@pytest.fixture
-def fake_cuda():
-    _backend.use_fake_cuda(True)
-    yield
-    _backend.use_fake_cuda(False)
 
 
 def test_transfers_and_device_attributes(fake_cuda):

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 import ember
-from ember import _backend
 
 SHAPE = ("shape", "size")
 DTYPE = ("dtype", "type", "float", "double", "long")
@@ -627,13 +626,6 @@ def _same(a, b):
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
     return a is b or a == b
-
-
-@pytest.fixture
-def fake_cuda():
-    _backend.use_fake_cuda(True)
-    yield
-    _backend.use_fake_cuda(False)
 
 
 def test_table_is_large():

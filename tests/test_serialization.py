@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import ember
-from ember import _backend
 from ember.serialization import UnsafeCheckpointError
+from tests import fake_cuda as fake_device
 
 DTYPES = ["float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"]
 
@@ -213,7 +213,7 @@ def test_map_location_forms(tmp_path):
     assert ember.load(path, map_location=where)["a"].tolist() == [2.0]
     assert seen == ["cpu"]
     assert ember.load(path, map_location=lambda t, loc: None)["a"].tolist() == [1.0]
-    _backend.use_fake_cuda(True)
+    fake_device.install()
     try:
         assert ember.load(path, map_location="cuda")["a"].device.type == "cuda"
         assert ember.load(path, map_location={"cpu": "cuda:0"})["a"].device.type == "cuda"
@@ -222,7 +222,7 @@ def test_map_location_forms(tmp_path):
         moved = ember.load(tmp_path / "g", map_location={"cuda:0": "cuda:0"})
         assert moved["g"].device.type == "cuda"
     finally:
-        _backend.use_fake_cuda(False)
+        fake_device.remove()
 
 
 def test_optimizer_state_dict_round_trip_resumes_training(tmp_path):

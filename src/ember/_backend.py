@@ -8,14 +8,43 @@ from __future__ import annotations
 
 import numpy
 
-# PyTorch computes inf and nan silently (log(0), 0/0, overflow); so does ember. NumPy's
-# floating-point warnings would otherwise fire from inside ops and backward passes.
-numpy.seterr(divide="ignore", invalid="ignore", over="ignore", under="ignore")
-
 try:  # a CPU-only install has no cupy, and that is fine
     import cupy
 except Exception:  # ImportError, or a cupy that cannot find a driver
     cupy = None
+
+# PyTorch computes inf and nan silently (log(0), 0/0, overflow); so do ember's ops. Each op's
+# array work runs with NumPy's floating-point warnings off, scoped to that op, so the user's
+# own NumPy code keeps whatever error state it set. NumPy 2 keeps that state in a context
+# variable; setting it directly costs about 70 ns, where `with numpy.errstate(...)` costs about
+# 700 ns (an eighth of a small op).
+try:
+    from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
+
+    _QUIET_STATE = _make_extobj(all="ignore")
+
+    def quiet_floats():
+        """Turn NumPy's floating-point warnings off in this context; returns a token for
+        `restore_floats`. Pair them with try/finally."""
+        return _extobj_contextvar.set(_QUIET_STATE)
+
+    def restore_floats(token) -> None:
+        """Undo one `quiet_floats()`."""
+        _extobj_contextvar.reset(token)
+
+except ImportError:  # NumPy 1.x: the public context manager, slower but the same effect
+
+    def quiet_floats():
+        """Turn NumPy's floating-point warnings off in this context; returns a token for
+        `restore_floats`. Pair them with try/finally."""
+        state = numpy.errstate(all="ignore")
+        state.__enter__()
+        return state
+
+    def restore_floats(token) -> None:
+        """Undo one `quiet_floats()`."""
+        token.__exit__(None, None, None)
+
 
 CUDA_HELP = (
     "CUDA is not available: ember runs on a GPU through CuPy. Install it with "
@@ -67,80 +96,100 @@ class Device:
 CPU = Device("cpu")
 
 
-class FakeCudaArray(numpy.ndarray):
-    """A NumPy array that calls itself a CUDA array: lets the device plumbing be tested on CPU."""
+class CupyDevice:
+    """Runs "cuda" tensors on CuPy arrays. Another object with the same attributes can stand
+    in for it through `set_cuda_backend` (ember's tests use a NumPy-backed one)."""
+
+    def __init__(self, cupy):
+        self.module = cupy
+        self.array_type = cupy.ndarray
+
+    def is_available(self) -> bool:
+        """True when CuPy finds at least one GPU."""
+        try:
+            return self.module.cuda.runtime.getDeviceCount() > 0
+        except Exception:
+            return False
+
+    def device_count(self) -> int:
+        """Number of GPUs CuPy sees."""
+        return self.module.cuda.runtime.getDeviceCount()
+
+    def index_of(self, array) -> int:
+        """The GPU an array lives on."""
+        return array.device.id
+
+    def from_host(self, array, index: int):
+        """A copy of a NumPy array on GPU `index`."""
+        with self.module.cuda.Device(index):
+            return self.module.asarray(array)
+
+    def to_host(self, array):
+        """A NumPy copy of a GPU array."""
+        return self.module.asnumpy(array)
+
+    def adopt(self, result):
+        """An op's result as this device's array (CuPy's results already are)."""
+        return result
+
+    def set_device(self, index: int) -> None:
+        """Make GPU `index` current."""
+        self.module.cuda.Device(index).use()
+
+    def synchronize(self) -> None:
+        """Wait for the queued GPU work."""
+        self.module.cuda.Stream.null.synchronize()
+
+    def memory_allocated(self) -> int:
+        """Bytes held by CuPy's memory pool."""
+        return self.module.get_default_memory_pool().used_bytes()
+
+    def empty_cache(self) -> None:
+        """Return the pool's unused blocks to the driver."""
+        self.module.get_default_memory_pool().free_all_blocks()
 
 
-_fake_cuda = False
+_cuda = CupyDevice(cupy) if cupy is not None else None
 
 
-def _as_fake(value):
-    """Results of NumPy calls made for the fake device, turned into fake-device arrays."""
-    if type(value) is numpy.ndarray:
-        return value.view(FakeCudaArray)
-    if isinstance(value, tuple):
-        items = [_as_fake(v) for v in value]
-        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
-    return value
+def set_cuda_backend(backend) -> object:
+    """Install the object that runs "cuda" tensors (None: no CUDA); returns the previous one.
+
+    By default that is `CupyDevice` when CuPy imports. The attributes ember uses are those of
+    `CupyDevice`; ember's test suite installs a NumPy-backed stand-in through this seam to
+    test the device plumbing on machines without a GPU.
+    """
+    global _cuda
+    previous, _cuda = _cuda, backend
+    return previous
 
 
-class _FakeCudaProxy:
-    """numpy (or one of its functions or submodules), standing in for cupy on the fake device:
-    every array it returns is a FakeCudaArray, as cupy's would be cupy arrays."""
-
-    def __init__(self, target):
-        self._target = target
-
-    def __getattr__(self, name):
-        attr = getattr(self._target, name)
-        if isinstance(attr, type) or not (callable(attr) or hasattr(attr, "__path__")):
-            return attr  # dtypes, classes and constants pass through
-        return _FakeCudaProxy(attr)
-
-    def __call__(self, *args, **kwargs):
-        return _as_fake(self._target(*args, **kwargs))
-
-
-_FAKE_NUMPY = _FakeCudaProxy(numpy)
-
-
-def use_fake_cuda(enabled: bool = True) -> None:
-    """Test hook: pretend a CUDA device exists, backed by `FakeCudaArray` (NumPy) arrays."""
-    global _fake_cuda
-    _fake_cuda = enabled
+def cuda_backend():
+    """The object that runs "cuda" tensors, or None."""
+    return _cuda
 
 
 def cuda_available() -> bool:
-    """True when a CUDA device can be used (CuPy with a GPU, or the test-only fake device)."""
-    if _fake_cuda:
-        return True
-    if cupy is None:
-        return False
-    try:
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
+    """True when a CUDA device can be used."""
+    return _cuda is not None and _cuda.is_available()
 
 
 def array_module(*arrays):
     """Return numpy or cupy, whichever owns these arrays."""
-    if _fake_cuda:
+    cuda = _cuda
+    if cuda is not None:
+        cuda_type = cuda.array_type
         for a in arrays:
-            if isinstance(a, FakeCudaArray):
-                return _FAKE_NUMPY
-    if cupy is not None:
-        for a in arrays:
-            if isinstance(a, cupy.ndarray):
-                return cupy
+            if isinstance(a, cuda_type):
+                return cuda.module
     return numpy
 
 
 def device_of(array) -> Device:
     """The device an array lives on."""
-    if isinstance(array, FakeCudaArray):
-        return Device("cuda", 0)
-    if cupy is not None and isinstance(array, cupy.ndarray):
-        return Device("cuda", array.device.id)
+    cuda = _cuda
+    if cuda is not None and isinstance(array, cuda.array_type):
+        return Device("cuda", cuda.index_of(array))
     return CPU
 
 
@@ -149,15 +198,12 @@ def to_device(array, device: Device):
     if device_of(array) == device:
         return array
     if device.type == "cpu":
-        if isinstance(array, FakeCudaArray):
-            return array.view(numpy.ndarray).copy()
-        return cupy.asnumpy(array)
+        return _cuda.to_host(array)
     if not cuda_available():
         raise RuntimeError(CUDA_HELP)
-    if _fake_cuda:
-        return numpy.array(array).view(FakeCudaArray)
-    with cupy.cuda.Device(device.index or 0):
-        return cupy.asarray(array)
+    if device_of(array).type == "cuda":
+        array = _cuda.to_host(array)
+    return _cuda.from_host(array, device.index or 0)
 
 
 def as_array(value, dtype=None, device: Device | None = None):
@@ -177,11 +223,18 @@ def is_scalar_result(value) -> bool:
 
 
 def scalar_to_array(value, like_cls=None):
-    """A NumPy scalar as a 0-d array, of the array class `like_cls` (e.g. the fake CUDA one)."""
-    out = numpy.asarray(value)
-    if like_cls is not None and like_cls is not out.__class__:
-        out = out.view(like_cls)
-    return out
+    """A NumPy scalar as a 0-d array of the array class `like_cls` (the class of the op's
+    inputs' arrays), so a 0-d result stays on its device."""
+    return adopt(numpy.asarray(value), like_cls)
+
+
+def adopt(result, like_cls):
+    """An op's result array as an array of class `like_cls`: a CUDA backend whose module hands
+    back plain NumPy arrays from some calls turns them into its own here."""
+    cuda = _cuda
+    if cuda is None or like_cls is not cuda.array_type or result.__class__ is like_cls:
+        return result
+    return cuda.adopt(result)
 
 
 def writeable(array) -> bool:
@@ -196,27 +249,21 @@ def shares_storage(a, b) -> bool:
 
 def add_at(target, index, values):
     """target[index] += values, accumulating over repeated indices (in place)."""
-    if cupy is not None and isinstance(target, cupy.ndarray):
-        cupy.add.at(target, index, values)
-    else:
-        numpy.add.at(target, index, values)
+    array_module(target).add.at(target, index, values)
 
 
 def to_host(array):
     """A NumPy view or copy of `array`, for printing, .tolist() and .item()."""
-    if isinstance(array, FakeCudaArray):
-        return array.view(numpy.ndarray)
-    if cupy is not None and isinstance(array, cupy.ndarray):
-        return cupy.asnumpy(array)
+    cuda = _cuda
+    if cuda is not None and isinstance(array, cuda.array_type):
+        return cuda.to_host(array)
     return array
 
 
 def module_for(device: Device):
     """The array module (numpy or cupy) that creates arrays on `device`."""
     if device.type == "cuda":
-        if _fake_cuda:
-            return _FAKE_NUMPY
         if not cuda_available():
             raise RuntimeError(CUDA_HELP)
-        return cupy
+        return _cuda.module
     return numpy

@@ -23,9 +23,7 @@ def device_count() -> int:
     """Number of CUDA devices (0 without CuPy or a GPU)."""
     if not is_available():
         return 0
-    if _backend.cupy is None:
-        return 1  # the test-only fake device
-    return _backend.cupy.cuda.runtime.getDeviceCount()
+    return _backend.cuda_backend().device_count()
 
 
 def current_device() -> int:
@@ -39,15 +37,13 @@ def set_device(device) -> None:
     _require()
     index = _backend.Device(device).index if not isinstance(device, int) else device
     _current[0] = index or 0
-    if _backend.cupy is not None:
-        _backend.cupy.cuda.Device(_current[0]).use()
+    _backend.cuda_backend().set_device(_current[0])
 
 
 def synchronize(device=None) -> None:
     """Wait for all queued GPU work to finish."""
     _require()
-    if _backend.cupy is not None:
-        _backend.cupy.cuda.Stream.null.synchronize()
+    _backend.cuda_backend().synchronize()
 
 
 def manual_seed(seed) -> None:
@@ -60,15 +56,15 @@ manual_seed_all = manual_seed
 
 def memory_allocated(device=None) -> int:
     """Bytes held by CuPy's memory pool for tensors."""
-    if _backend.cupy is None or not is_available():
+    if not is_available():
         return 0
-    return _backend.cupy.get_default_memory_pool().used_bytes()
+    return _backend.cuda_backend().memory_allocated()
 
 
 def empty_cache() -> None:
     """Return cached, unused GPU memory to the driver."""
-    if _backend.cupy is not None and is_available():
-        _backend.cupy.get_default_memory_pool().free_all_blocks()
+    if is_available():
+        _backend.cuda_backend().empty_cache()
 
 
 __all__ = [

@@ -1,5 +1,6 @@
 """ember.linalg: matrix functions with PyTorch's names and gradients."""
 
+from ember.ops._out import write_out
 from ember.ops.decompositions import (
     LinAlgError,
     cholesky,
@@ -30,21 +31,17 @@ from ember.ops.linalg_extra import (
 
 def vecdot(x, y, *, dim=-1, out=None):
     """Same as torch.linalg.vecdot: the dot product along dim (broadcasting)."""
-    result = (x * y).sum(dim)
-    if out is not None:
-        out.copy_(result)
-        return out
-    return result
+    return write_out("linalg.vecdot", (x * y).sum(dim), out)
 
 
-def inv_ex(A, *, check_errors=False, out=None):
+def inv_ex(A, *, check_errors=False):
     """Same as torch.linalg.inv_ex: (inverse, info); ember raises on a singular matrix."""
     from ember.ops.creation import zeros
 
     return inv(A), zeros(A.shape[:-2], dtype="int32", device=A.device)
 
 
-def cholesky_ex(A, *, upper=False, check_errors=False, out=None):
+def cholesky_ex(A, *, upper=False, check_errors=False):
     """Same as torch.linalg.cholesky_ex: (L, info); ember raises when A is not definite."""
     from ember.ops.creation import zeros
 

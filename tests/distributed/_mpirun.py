@@ -42,6 +42,8 @@ def mpirun(script, n=2, timeout=60, args=()):
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = "1"  # two ranks on few cores: no BLAS thread oversubscription
+    root = str(HERE.parent.parent)  # the scripts import tests.fake_cuda
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,

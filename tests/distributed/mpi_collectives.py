@@ -15,7 +15,7 @@ import numpy as np
 
 import ember
 import ember.distributed as dist
-from ember import _backend
+from tests import fake_cuda as fake_device
 
 CHECKS = {}
 
@@ -126,18 +126,18 @@ def all_reduce_errors(rank, size):
 
 @check
 def fake_cuda_all_reduce_and_broadcast(rank, size):
-    _backend.use_fake_cuda(True)
+    fake_device.install()
     try:
         t = ember.tensor(value(rank)).cuda()
         dist.all_reduce(t)
-        assert t.is_cuda and isinstance(t._data, _backend.FakeCudaArray)
+        assert t.is_cuda and isinstance(t._data, fake_device.FakeCudaArray)
         same(t, everyone(size).sum(0))
         t = ember.tensor(value(rank, np.int64)).cuda()
         dist.broadcast(t, src=size - 1)
         assert t.is_cuda
         same(t, value(size - 1, np.int64))
     finally:
-        _backend.use_fake_cuda(False)
+        fake_device.remove()
 
 
 @check

@@ -16,8 +16,9 @@ import numpy as np
 
 import ember
 import ember.distributed as dist
-from ember import _backend, nn
+from ember import nn
 from ember.nn.parallel import DistributedDataParallel
+from tests import fake_cuda as fake_device
 
 CHECKS = {}
 BATCH, FEATURES, CLASSES, STEPS = 16, 6, 3, 10
@@ -242,7 +243,7 @@ def eval_forward_does_not_sync(rank, size):
 
 @check
 def fake_cuda_ddp(rank, size):
-    _backend.use_fake_cuda(True)
+    fake_device.install()
     try:
         reference = mlp(11)
         ddp = DistributedDataParallel(mlp(11 + rank).cuda(), bucket_cap_mb=0.001)
@@ -258,7 +259,7 @@ def fake_cuda_ddp(rank, size):
                 assert got.is_cuda, name
                 assert np.allclose(got.cpu().numpy(), p.grad.numpy(), atol=1e-12), name
     finally:
-        _backend.use_fake_cuda(False)
+        fake_device.remove()
 
 
 def main():

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 import ember
-from ember import _backend
 from ember.autograd import gradcheck, gradgradcheck
 from ember.ops import OPS, Primitive
 
@@ -125,13 +124,6 @@ def test_no_numpy_import_under_ops():
         )
     ]
     assert not offenders, f"ops must get their array module from ember._backend: {offenders}"
-
-
-@pytest.fixture
-def fake_cuda():
-    _backend.use_fake_cuda(True)
-    yield
-    _backend.use_fake_cuda(False)
 
 
 @pytest.mark.parametrize("spec, sample", CASES)

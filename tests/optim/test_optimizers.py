@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import ember
+from tests import fake_cuda as fake_device
 
 STEPS = 25
 TOL = {"float64": dict(rtol=1e-9, atol=1e-11), "float32": dict(rtol=2e-5, atol=2e-6)}
@@ -382,9 +383,7 @@ def test_repr_lists_each_group(torch):
 
 
 def test_optimizer_runs_on_the_fake_cuda_device():
-    from ember import _backend
-
-    _backend.use_fake_cuda(True)
+    fake_device.install()
     try:
         w = ember.tensor([1.0, -2.0], requires_grad=True, device="cuda")
         opt = ember.optim.Adam([w], lr=0.1, amsgrad=True)
@@ -394,4 +393,4 @@ def test_optimizer_runs_on_the_fake_cuda_device():
         assert opt.state[w]["step"].device.type == "cpu"
         assert w.device.type == "cuda"
     finally:
-        _backend.use_fake_cuda(False)
+        fake_device.remove()

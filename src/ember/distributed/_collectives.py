@@ -45,9 +45,8 @@ def _check_rank(rank, size, what, name):
 
 
 def _is_real_cuda(array) -> bool:
-    return _backend.device_of(array).type == "cuda" and not isinstance(
-        array, _backend.FakeCudaArray
-    )
+    """A GPU array (not host memory MPI can read, as a NumPy-backed test device's is)."""
+    return _backend.device_of(array).type == "cuda" and not isinstance(array, numpy.ndarray)
 
 
 class _Staged:

@@ -2,13 +2,15 @@
 
 Each family module lists its public functions in `__all__` (exported as `ember.<name>`), extra
 names in `ALIASES`, and its Tensor methods in `TENSOR_METHODS`. This package imports every
-family module it finds, gathers the names and binds the methods: a new family is a new file.
+family module it finds, passes the public functions through the front door (`_front.py`:
+`out=`), and binds the methods: a new family is a new file.
 """
 
 import importlib
 import pkgutil
 
 from ember._tensor import Tensor
+from ember.ops._front import public_function
 from ember.ops._primitive import Primitive, unary
 from ember.ops._table import OPS, OpSpec, S, register
 
@@ -21,8 +23,9 @@ FAMILIES = tuple(
 PUBLIC = {}
 for _family in FAMILIES:
     for _name in getattr(_family, "__all__", ()):
-        PUBLIC[_name] = getattr(_family, _name)
-    PUBLIC.update(getattr(_family, "ALIASES", {}))
+        PUBLIC[_name] = public_function(_name, getattr(_family, _name))
+    for _name, _fn in getattr(_family, "ALIASES", {}).items():
+        PUBLIC[_name] = public_function(_name, _fn)
     for _name, _method in getattr(_family, "TENSOR_METHODS", {}).items():
         setattr(Tensor, _name, _method)
 globals().update(PUBLIC)

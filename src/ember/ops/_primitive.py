@@ -30,8 +30,9 @@ class _NoInputNeedsGrad:
         return iter(())
 
 
-class _InertCtx:
-    """The ctx forward gets when nothing is recorded: saving is a no-op."""
+class _UnrecordedCtx:
+    """The ctx forward gets when nothing is recorded: saving is a no-op. A new one per call,
+    since forwards keep per-call values on their ctx and ops run on many threads at once."""
 
     needs_input_grad = _NoInputNeedsGrad()
 
@@ -42,8 +43,9 @@ class _InertCtx:
         pass
 
 
-_INERT = _InertCtx()
 _make = Tensor._make
+_quiet_floats = _backend.quiet_floats
+_restore_floats = _backend.restore_floats
 
 
 def _device_mismatch(cls, args):
@@ -78,12 +80,10 @@ def _forward_error(cls, args, error):
 
 def _as_array(out, like_cls):
     """An op's result as an array of its inputs' kind: NumPy gives scalars for 0-d results,
-    and some NumPy functions drop the (test-only) fake-CUDA array subclass."""
+    and a device backend may hand back arrays of another class (see `_backend.adopt`)."""
     if _backend.is_scalar_result(out):
         return _backend.scalar_to_array(out, like_cls)
-    if like_cls is _backend.FakeCudaArray and out.__class__ is not like_cls:
-        return out.view(like_cls)
-    return out
+    return _backend.adopt(out, like_cls)
 
 
 class Primitive(Function):
@@ -119,10 +119,13 @@ class Primitive(Function):
             else:
                 data.append(a)
         if not (record and _state.enabled):
+            token = _quiet_floats()
             try:
-                out = cls.forward(_INERT, *data, **kwargs)
+                out = cls.forward(_UnrecordedCtx(), *data, **kwargs)
             except ValueError as error:  # NumPy's words, e.g. for shapes that do not broadcast
                 raise _forward_error(cls, args, error) from None
+            finally:
+                _restore_floats(token)
             if out.__class__ is tuple:
                 if cls.view_of is not None:
                     return tuple(_make(_as_array(o, kind)) for o in out)
@@ -140,10 +143,13 @@ class Primitive(Function):
         connect(node, args)
         if _state.anomaly:
             record_trace(node)
+        token = _quiet_floats()
         try:
             out = cls.forward(node, *data, **kwargs)
         except ValueError as error:
             raise _forward_error(cls, args, error) from None
+        finally:
+            _restore_floats(token)
         if out.__class__ is tuple:
             return _wrap_many(node, args, data, out, kind, cls.view_of is None)
         array = out

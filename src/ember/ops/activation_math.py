@@ -12,11 +12,12 @@ import math
 
 from ember._backend import array_module
 from ember._tensor import Tensor
+from ember.ops._out import write_out
 from ember.ops._primitive import Primitive
 from ember.ops._table import UNARY, S, register
 from ember.ops.inplace import apply_inplace
 from ember.ops.pointwise import clamp, tanh, where
-from ember.ops.pointwise_extra import erf, erf_array, finish, floating, inplace_method, quiet
+from ember.ops.pointwise_extra import erf, erf_array, floating, inplace_method, quiet
 
 _SQRT1_2 = 1 / math.sqrt(2)
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
@@ -260,7 +261,7 @@ class Logit(Primitive):
 
 def logit(input, eps=None, *, out=None):
     """Same as torch.logit: log(p / (1 - p)), with p clamped to [eps, 1 - eps] when eps is given."""
-    return finish(Logit.apply(floating(input, "logit"), eps), out)
+    return write_out("logit", Logit.apply(floating(input, "logit"), eps), out)
 
 
 # --- composites ---

@@ -26,7 +26,7 @@ def _unwrap(op, *args):
 
 
 def _nondiff(name, ufunc_name, doc):
-    def fn(input, other, *, out=None):
+    def fn(input, other):
         a, b = _unwrap(name, input, other)
         xp = _backend.array_module(a, b)
         try:
@@ -64,7 +64,7 @@ logical_xor = _nondiff("logical_xor", "logical_xor", "Same as torch.logical_xor.
 def _bitwise(name, ufunc_name):
     fn = _nondiff(name, ufunc_name, f"Same as torch.{name} (logical on bool tensors).")
 
-    def checked(input, other, *, out=None):
+    def checked(input, other):
         for x in (input, other):
             if isinstance(x, Tensor) and x._data.dtype.kind == "f" or isinstance(x, float):
                 raise RuntimeError(f"\"{name}_cpu\" not implemented for 'Float'")
@@ -80,7 +80,7 @@ bitwise_or = _bitwise("bitwise_or", "bitwise_or")
 bitwise_xor = _bitwise("bitwise_xor", "bitwise_xor")
 
 
-def bitwise_not(input, *, out=None):
+def bitwise_not(input):
     """Same as torch.bitwise_not (logical not on bool tensors)."""
     if input._data.dtype.kind == "f":
         raise RuntimeError("\"bitwise_not_cpu\" not implemented for 'Float'")
@@ -88,7 +88,7 @@ def bitwise_not(input, *, out=None):
     return Tensor._make(_as_result(xp.invert(input._data), input._data))
 
 
-def logical_not(input, *, out=None):
+def logical_not(input):
     """Same as torch.logical_not."""
     xp = _backend.array_module(input._data)
     return Tensor._make(_as_result(xp.logical_not(input._data), input._data))

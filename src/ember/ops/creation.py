@@ -116,22 +116,30 @@ def _filled(fill, size, dtype, device, requires_grad, default=None, op="tensor")
     return _finish(array, requires_grad, device if xp is _host() else None)
 
 
-def zeros(*size, out=None, dtype=None, device=None, requires_grad=False, layout=None):
+def zeros(*size, dtype=None, device=None, requires_grad=False, layout=None):
     """Same as torch.zeros."""
     return _filled(0, size, dtype, device, requires_grad, op="zeros")
 
 
-def ones(*size, out=None, dtype=None, device=None, requires_grad=False, layout=None):
+def ones(*size, dtype=None, device=None, requires_grad=False, layout=None):
     """Same as torch.ones."""
     return _filled(1, size, dtype, device, requires_grad, op="ones")
 
 
-def empty(*size, out=None, dtype=None, device=None, requires_grad=False, **_):
+def empty(
+    *size,
+    dtype=None,
+    device=None,
+    requires_grad=False,
+    layout=None,
+    pin_memory=False,
+    memory_format=None,
+):
     """Same as torch.empty (ember fills with zeros: no uninitialized memory leaks out)."""
     return _filled(0, size, dtype, device, requires_grad, op="empty")
 
 
-def full(size, fill_value, *, out=None, dtype=None, device=None, requires_grad=False):
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
     """Same as torch.full (the dtype follows fill_value when not given)."""
     if dtype is None:
         dtype = (
@@ -161,22 +169,37 @@ def _like(fill, input, dtype, device, requires_grad):
     )
 
 
-def zeros_like(input, *, dtype=None, device=None, requires_grad=False, **_):
+def zeros_like(
+    input, *, dtype=None, device=None, requires_grad=False, layout=None, memory_format=None
+):
     """Same as torch.zeros_like."""
     return _like(0, input, dtype, device, requires_grad)
 
 
-def ones_like(input, *, dtype=None, device=None, requires_grad=False, **_):
+def ones_like(
+    input, *, dtype=None, device=None, requires_grad=False, layout=None, memory_format=None
+):
     """Same as torch.ones_like."""
     return _like(1, input, dtype, device, requires_grad)
 
 
-def empty_like(input, *, dtype=None, device=None, requires_grad=False, **_):
+def empty_like(
+    input, *, dtype=None, device=None, requires_grad=False, layout=None, memory_format=None
+):
     """Same as torch.empty_like (zero-filled)."""
     return _like(0, input, dtype, device, requires_grad)
 
 
-def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False, **_):
+def full_like(
+    input,
+    fill_value,
+    *,
+    dtype=None,
+    device=None,
+    requires_grad=False,
+    layout=None,
+    memory_format=None,
+):
     """Same as torch.full_like."""
     return _like(fill_value, input, dtype, device, requires_grad)
 
@@ -237,7 +260,15 @@ def _draw(draw, size, dtype, device, requires_grad, generator, op="rand"):
     return _finish(array.astype(dtype.np, copy=False), requires_grad, _device(device))
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **_):
+def rand(
+    *size,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad=False,
+    layout=None,
+    pin_memory=False,
+):
     """Same as torch.rand: uniform on [0, 1)."""
     return _draw(
         lambda r, s, d: r.random(s, dtype=d.np if d.np.itemsize >= 4 else "float32"),
@@ -250,7 +281,15 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **
     )
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, **_):
+def randn(
+    *size,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad=False,
+    layout=None,
+    pin_memory=False,
+):
     """Same as torch.randn: standard normal."""
     return _draw(
         lambda r, s, d: r.standard_normal(s, dtype=d.np if d.np.itemsize >= 4 else "float32"),
@@ -307,7 +346,9 @@ def normal(
     ).requires_grad_(requires_grad)
 
 
-def rand_like(input, *, dtype=None, device=None, requires_grad=False, **_):
+def rand_like(
+    input, *, dtype=None, device=None, requires_grad=False, layout=None, memory_format=None
+):
     """Same as torch.rand_like."""
     return rand(
         input.shape,
@@ -317,7 +358,9 @@ def rand_like(input, *, dtype=None, device=None, requires_grad=False, **_):
     )
 
 
-def randn_like(input, *, dtype=None, device=None, requires_grad=False, **_):
+def randn_like(
+    input, *, dtype=None, device=None, requires_grad=False, layout=None, memory_format=None
+):
     """Same as torch.randn_like."""
     return randn(
         input.shape,

@@ -14,11 +14,12 @@ from collections import namedtuple
 
 from ember._backend import array_module
 from ember._tensor import Tensor
+from ember.ops._out import write_out
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import broadcast_shapes
 from ember.ops._table import S, register
 from ember.ops.creation import eye, zeros
-from ember.ops.linalg import to_out, type_word
+from ember.ops.linalg import type_word
 from ember.ops.pointwise import where
 
 
@@ -141,7 +142,7 @@ class Inv(Primitive):
 def inv(A, *, out=None):
     """Same as torch.linalg.inv (LinAlgError for a singular matrix)."""
     _check_matrix("linalg.inv", A)
-    return to_out(Inv.apply(A), out)
+    return write_out("inv", Inv.apply(A), out)
 
 
 @register("det", lambda lib, a: lib.linalg.det(_shifted(lib, a)), SQUARE + (S((3, 3, 3)),))
@@ -181,7 +182,7 @@ def _cofactor(a, grad):
 def det(A, *, out=None):
     """Same as torch.linalg.det."""
     _check_matrix("linalg.det", A)
-    return to_out(Det.apply(A), out)
+    return write_out("det", Det.apply(A), out)
 
 
 @register(
@@ -206,7 +207,7 @@ class Slogdet(Primitive):
         return grad_logabsdet.unsqueeze(-1).unsqueeze(-1) * _mT(inv(a))
 
 
-def linalg_slogdet(A, *, out=None):
+def linalg_slogdet(A):
     """Same as torch.linalg.slogdet: (sign, logabsdet) as a named tuple."""
     _check_matrix("linalg.slogdet", A)
     return SlogdetResult(*Slogdet.apply(A))
@@ -308,7 +309,7 @@ class SolveTriangular(Primitive):
 
 def solve(A, B, *, left=True, out=None):
     """Same as torch.linalg.solve: X with A X = B (X A = B with left=False), batches broadcast."""
-    return to_out(_solve("linalg.solve", A, B, left, Solve.apply), out)
+    return write_out("solve", _solve("linalg.solve", A, B, left, Solve.apply), out)
 
 
 def solve_upper_or_lower(T, B, upper, left=True):
@@ -403,7 +404,7 @@ def cholesky(A, *, upper=False, out=None):
     """Same as torch.linalg.cholesky: L with A = L L^T (or U = L^T with upper=True)."""
     _check_matrix("linalg.cholesky", A)
     L = Cholesky.apply(A)
-    return to_out(_mT(L) if upper else L, out)
+    return write_out("cholesky", _mT(L) if upper else L, out)
 
 
 # --- QR ---
@@ -467,7 +468,7 @@ def _qr_backward_tall(q, r, grad_q, grad_r):
     return _mT(SolveTriangular.apply(r, _mT(b), True))
 
 
-def linalg_qr(A, mode="reduced", *, out=None):
+def linalg_qr(A, mode="reduced"):
     """Same as torch.linalg.qr: mode 'reduced', 'complete' or 'r' (Q is then empty)."""
     if mode not in ("reduced", "complete", "r"):
         raise RuntimeError(
@@ -481,7 +482,7 @@ def linalg_qr(A, mode="reduced", *, out=None):
     return QrResult(q, r)
 
 
-def qr(input, some=True, *, out=None):
+def qr(input, some=True):
     """Same as torch.qr (the old spelling: some=False is mode 'complete')."""
     return linalg_qr(input, "reduced" if some else "complete")
 
@@ -522,7 +523,7 @@ def _gauge_fixed(pair):
     return values, vectors * vectors[..., :1, :]
 
 
-def eigh(A, UPLO="L", *, out=None):
+def eigh(A, UPLO="L"):
     """Same as torch.linalg.eigh: (eigenvalues ascending, eigenvectors) of a symmetric matrix."""
     if UPLO not in ("L", "U"):
         raise RuntimeError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
@@ -532,7 +533,7 @@ def eigh(A, UPLO="L", *, out=None):
 
 def eigvalsh(A, UPLO="L", *, out=None):
     """Same as torch.linalg.eigvalsh: the eigenvalues of a symmetric matrix, ascending."""
-    return to_out(eigh(A, UPLO).eigenvalues, out)
+    return write_out("eigvalsh", eigh(A, UPLO).eigenvalues, out)
 
 
 # --- singular value decomposition ---
@@ -585,7 +586,7 @@ def _svd_gauge_fixed(usv):
     return u * u[..., :1, :], s, vh * vh[..., :, :1]
 
 
-def linalg_svd(A, full_matrices=True, *, driver=None, out=None):
+def linalg_svd(A, full_matrices=True, *, driver=None):
     """Same as torch.linalg.svd: (U, S, Vh) with A = U diag(S) Vh."""
     _check_matrix("linalg.svd", A, square=False)
     return SvdResult(*Svd.apply(A, full_matrices))
@@ -594,10 +595,10 @@ def linalg_svd(A, full_matrices=True, *, driver=None, out=None):
 def svdvals(A, *, driver=None, out=None):
     """Same as torch.linalg.svdvals: the singular values, descending."""
     _check_matrix("linalg.svdvals", A, square=False)
-    return to_out(Svd.apply(A, False)[1], out)
+    return write_out("svdvals", Svd.apply(A, False)[1], out)
 
 
-def svd(input, some=True, compute_uv=True, *, out=None):
+def svd(input, some=True, compute_uv=True):
     """Same as torch.svd (the old API): (U, S, V) with V, not Vh."""
     _check_matrix("svd", input, square=False)
     if not compute_uv:
@@ -669,7 +670,7 @@ class Pinv(Primitive):
 def pinv(A, *, atol=None, rtol=None, hermitian=False, out=None):
     """Same as torch.linalg.pinv: singular values at or below max(atol, rtol * largest) drop."""
     _check_matrix("linalg.pinv", A, square=hermitian)
-    return to_out(Pinv.apply(A, _number(atol), _number(rtol), hermitian), out)
+    return write_out("pinv", Pinv.apply(A, _number(atol), _number(rtol), hermitian), out)
 
 
 def _number(x):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ember import _backend
 from ember._dtype import promote_types
 from ember._tensor import Tensor
+from ember.ops._out import write_out
 from ember.ops._primitive import Primitive, _share_storage
 from ember.ops._shapes import normalize_dim
 from ember.ops._table import S, register
@@ -114,13 +115,6 @@ def _tensor_list(tensors, op):
     return tensors
 
 
-def _out(result, out):
-    if out is None:
-        return result
-    out.copy_(result)
-    return out
-
-
 def cat(tensors, dim=0, *, out=None):
     """Same as torch.cat: inputs promoted to a common dtype; 1-D empty tensors are skipped."""
     tensors = _tensor_list(tensors, "cat")
@@ -153,7 +147,7 @@ def cat(tensors, dim=0, *, out=None):
     else:
         d = normalize_dim(dim, 1, "cat")
     arrays = [t if t._data.dtype == dtype.np else cast(t, dtype) for t in tensors]
-    return _out(Cat.apply(*arrays, dim=d), out)
+    return write_out("cat", Cat.apply(*arrays, dim=d), out)
 
 
 def stack(tensors, dim=0, *, out=None):

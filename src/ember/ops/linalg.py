@@ -9,6 +9,7 @@ import math
 from ember._backend import array_module
 from ember._dtype import result_type
 from ember._tensor import Tensor
+from ember.ops._out import write_out
 from ember.ops._primitive import Primitive, raise_not_tensor
 from ember.ops._shapes import broadcast_shapes, normalize_dim
 from ember.ops._table import S, register
@@ -39,7 +40,7 @@ class Mm(Primitive):
         return (grad.mm(b.t()) if needs[0] else None), (a.t().mm(grad) if needs[1] else None)
 
 
-def mm(input, mat2, *, out=None):
+def mm(input, mat2):
     """Same as torch.mm: the product of two matrices."""
     for position, (argument, value) in enumerate((("input", input), ("mat2", mat2)), 1):
         if not isinstance(value, Tensor):
@@ -98,7 +99,7 @@ class Matmul(Primitive):
         return ga, gb
 
 
-def matmul(input, other, *, out=None):
+def matmul(input, other):
     """Same as torch.matmul."""
     for position, (argument, value) in enumerate((("input", input), ("other", other)), 1):
         if not isinstance(value, Tensor):
@@ -131,14 +132,6 @@ def _broadcast_operands(a, b):
     return tuple(t.clone() if t.shape[:-2] != batch else t for t in (a, b))
 
 
-def to_out(result, out):
-    """Honour an `out=` argument: copy the result into it and return it."""
-    if out is None:
-        return result
-    out.copy_(result)
-    return out
-
-
 def _check_ndim(op, name, t, ndim):
     if t._data.ndim != ndim:
         raise RuntimeError(f"{op}: expected {name} to be a {ndim}D tensor, but got {t.ndim}D")
@@ -168,7 +161,7 @@ def dot(input, other, *, out=None):
             "dot : expected both vectors to have same dtype, but found "
             f"{type_word(input)} and {type_word(other)}"
         )
-    return to_out(Matmul.apply(input, other), out)
+    return write_out("dot", Matmul.apply(input, other), out)
 
 
 def vdot(input, other, *, out=None):
@@ -181,7 +174,7 @@ def outer(input, vec2, *, out=None):
     for name, t in (("self", input), ("vec2", vec2)):
         if t._data.ndim != 1:
             raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {t._data.ndim}-D")
-    return to_out(input.reshape(-1, 1) * vec2.reshape(1, -1), out)
+    return write_out("outer", input.reshape(-1, 1) * vec2.reshape(1, -1), out)
 
 
 def ger(input, vec2, *, out=None):
@@ -197,7 +190,7 @@ def mv(input, vec, *, out=None):
     if k != m:
         raise RuntimeError(f"mv: size mismatch, got input ({n}), mat ({n}x{k}), vec ({m})")
     _check_same_dtype("mv", input, vec)
-    return to_out(Matmul.apply(input, vec), out)
+    return write_out("mv", Matmul.apply(input, vec), out)
 
 
 def bmm(input, mat2, *, out=None):
@@ -213,7 +206,7 @@ def bmm(input, mat2, *, out=None):
             f"got: [{b2}, {k2}]."
         )
     _check_same_dtype("bmm", input, mat2)
-    return to_out(Matmul.apply(input, mat2), out)
+    return write_out("bmm", Matmul.apply(input, mat2), out)
 
 
 def _scaled_sum(op, input, product, beta, alpha):
@@ -233,12 +226,12 @@ def _scaled_sum(op, input, product, beta, alpha):
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
     """Same as torch.addmm: beta * input + alpha * (mat1 @ mat2)."""
-    return to_out(_scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha), out)
+    return write_out("addmm", _scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha), out)
 
 
 def addmv(input, mat, vec, *, beta=1, alpha=1, out=None):
     """Same as torch.addmv: beta * input + alpha * (mat @ vec)."""
-    return to_out(_scaled_sum("addmv", input, mv(mat, vec), beta, alpha), out)
+    return write_out("addmv", _scaled_sum("addmv", input, mv(mat, vec), beta, alpha), out)
 
 
 def addr(input, vec1, vec2, *, beta=1, alpha=1, out=None):
@@ -248,17 +241,21 @@ def addr(input, vec1, vec2, *, beta=1, alpha=1, out=None):
     if isinstance(input, Tensor) and input._data.dtype != product._data.dtype:
         dtype = result_type(input, product)
         input, product = input.to(dtype), product.to(dtype)
-    return to_out(_scaled_sum("addr", input, product, beta, alpha), out)
+    return write_out("addr", _scaled_sum("addr", input, product, beta, alpha), out)
 
 
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     """Same as torch.baddbmm: beta * input + alpha * bmm(batch1, batch2)."""
-    return to_out(_scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha), out)
+    return write_out(
+        "baddbmm", _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha), out
+    )
 
 
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     """Same as torch.addbmm: beta * input + alpha * (the sum over the batch of batch1 @ batch2)."""
-    return to_out(_scaled_sum("addbmm", input, bmm(batch1, batch2).sum(0), beta, alpha), out)
+    return write_out(
+        "addbmm", _scaled_sum("addbmm", input, bmm(batch1, batch2).sum(0), beta, alpha), out
+    )
 
 
 def _inplace_product(name, fn):
@@ -313,7 +310,7 @@ def tensordot(a, b, dims=2, out=None):
     left = a.permute(*free_a, *dims_a).reshape(rows, size)
     right = b.permute(*dims_b, *free_b).reshape(size, cols)
     shape = tuple(a.shape[d] for d in free_a) + tuple(b.shape[d] for d in free_b)
-    return to_out(Mm.apply(left, right).reshape(shape), out)
+    return write_out("tensordot", Mm.apply(left, right).reshape(shape), out)
 
 
 def kron(input, other, *, out=None):
@@ -324,7 +321,7 @@ def kron(input, other, *, out=None):
     # interleave: a's dims at even positions, b's at odd ones, then merge each pair
     a = input.reshape(tuple(s for n in a_shape for s in (n, 1)))
     b = other.reshape(tuple(s for n in b_shape for s in (1, n)))
-    return to_out((a * b).reshape(tuple(x * y for x, y in zip(a_shape, b_shape))), out)
+    return write_out("kron", (a * b).reshape(tuple(x * y for x, y in zip(a_shape, b_shape))), out)
 
 
 def multi_dot(tensors, *, out=None):
@@ -364,7 +361,7 @@ def multi_dot(tensors, *, out=None):
         result = result.squeeze(0)
     if last_vec:
         result = result.squeeze(-1)
-    return to_out(result, out)
+    return write_out("multi_dot", result, out)
 
 
 def _chain_order(sizes):

@@ -8,6 +8,7 @@ import warnings
 
 from ember._backend import array_module, to_device
 from ember._tensor import Tensor
+from ember.ops._out import write_out
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import broadcast_shapes, keepdim_shape, normalize_dim, normalize_dims
 from ember.ops._table import S, register
@@ -26,7 +27,7 @@ from ember.ops.decompositions import (
     solve_upper_or_lower,
     svdvals,
 )
-from ember.ops.linalg import to_out, type_word
+from ember.ops.linalg import type_word
 from ember.ops.pointwise import where
 
 
@@ -126,9 +127,9 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
 def diag(input, diagonal=0, *, out=None):
     """Same as torch.diag: a vector to a diagonal matrix, or a matrix's diagonal (a copy)."""
     if input._data.ndim == 1:
-        return to_out(diag_embed(input, diagonal, 0, 1), out)
+        return write_out("diag", diag_embed(input, diagonal, 0, 1), out)
     if input._data.ndim == 2:
-        return to_out(Diagonal.apply(input, diagonal, 0, 1).clone(), out)
+        return write_out("diag", Diagonal.apply(input, diagonal, 0, 1).clone(), out)
     raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input._data.ndim}D")
 
 
@@ -153,12 +154,12 @@ def _triangle(input, diagonal, lower, op):
 
 def tril(input, diagonal=0, *, out=None):
     """Same as torch.tril: the lower triangle (on and below `diagonal`), zeros elsewhere."""
-    return to_out(_triangle(input, diagonal, True, "tril"), out)
+    return write_out("tril", _triangle(input, diagonal, True, "tril"), out)
 
 
 def triu(input, diagonal=0, *, out=None):
     """Same as torch.triu: the upper triangle (on and above `diagonal`), zeros elsewhere."""
-    return to_out(_triangle(input, diagonal, False, "triu"), out)
+    return write_out("triu", _triangle(input, diagonal, False, "triu"), out)
 
 
 def tril_(self, diagonal=0):
@@ -191,7 +192,7 @@ def linalg_cross(input, other, *, dim=-1, out=None):
     a, b = input.expand(shape), other.expand(shape)
     lead = (slice(None),) * d
     yzx, zxy = lead + ([1, 2, 0],), lead + ([2, 0, 1],)
-    return to_out(a[yzx] * b[zxy] - a[zxy] * b[yzx], out)
+    return write_out("linalg_cross", a[yzx] * b[zxy] - a[zxy] * b[yzx], out)
 
 
 def cross(input, other, dim=None, *, out=None):
@@ -299,7 +300,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
             f"linalg.vector_norm cannot compute the {ord} norm on {where} the operation does "
             "not have an identity"
         )
-    return to_out(VectorNorm.apply(x, float(ord), dims, keepdim), out)
+    return write_out("vector_norm", VectorNorm.apply(x, float(ord), dims, keepdim), out)
 
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
@@ -316,7 +317,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
     if d0 == d1:
         raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({d0}, {d1})")
     if ord == "fro":
-        return to_out(vector_norm(A, 2, (d0, d1), keepdim), out)
+        return write_out("matrix_norm", vector_norm(A, 2, (d0, d1), keepdim), out)
     if ord == "nuc" or ord in (2, -2):
         rest = [d for d in range(A._data.ndim) if d not in (d0, d1)]
         s = svdvals(A.permute(*rest, d0, d1))
@@ -326,7 +327,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
         if keepdim:
             for d in sorted((d0, d1)):
                 result = result.unsqueeze(d)
-        return to_out(result, out)
+        return write_out("matrix_norm", result, out)
     if ord in (1, -1, math.inf, -math.inf):
         # 1: the largest column sum of |A|; inf: the largest row sum
         summed, reduced = (d0, d1) if ord in (1, -1) else (d1, d0)
@@ -337,7 +338,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
             result = sums.amax(reduced, keepdim=True)
         else:
             result = sums.amin(reduced, keepdim=True)
-        return to_out(result if keepdim else result.squeeze((d0, d1)), out)
+        return write_out("matrix_norm", result if keepdim else result.squeeze((d0, d1)), out)
     raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
 
 
@@ -347,7 +348,7 @@ def linalg_norm(A, ord=None, dim=None, keepdim=False, *, out=None, dtype=None):
         dim = (dim,)
     if dim is None:
         if ord is None:
-            return to_out(vector_norm(A, 2, None, keepdim, dtype=dtype), out)
+            return write_out("linalg_norm", vector_norm(A, 2, None, keepdim, dtype=dtype), out)
         if A._data.ndim not in (1, 2):
             raise RuntimeError(
                 "linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. "
@@ -357,7 +358,9 @@ def linalg_norm(A, ord=None, dim=None, keepdim=False, *, out=None, dtype=None):
     if len(dim) == 1:
         if isinstance(ord, str):
             raise RuntimeError(f"linalg.vector_norm: ord must be a number, but got {ord!r}")
-        return to_out(vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype), out)
+        return write_out(
+            "linalg_norm", vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype), out
+        )
     if len(dim) == 2:
         return matrix_norm(A, "fro" if ord is None else ord, dim, keepdim, dtype=dtype, out=out)
     raise RuntimeError(
@@ -371,10 +374,12 @@ def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
         dim = (dim,)
     if isinstance(p, str):
         if p == "fro" and (dim is None or len(dim) <= 2):
-            return to_out(vector_norm(input, 2, dim, keepdim, dtype=dtype), out)
+            return write_out("norm", vector_norm(input, 2, dim, keepdim, dtype=dtype), out)
         dim = tuple(range(input._data.ndim)) if dim is None else dim
         return matrix_norm(input, p, dim, keepdim, dtype=dtype, out=out)
-    return to_out(vector_norm(input, 2.0 if p is None else p, dim, keepdim, dtype=dtype), out)
+    return write_out(
+        "norm", vector_norm(input, 2.0 if p is None else p, dim, keepdim, dtype=dtype), out
+    )
 
 
 MATRIX_NORM_SAMPLES = (
@@ -428,19 +433,19 @@ def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
     if unitriangular:
         n = A.shape[-1]
         T = T - diag_embed(diagonal(T, 0, -2, -1)) + eye(n, dtype=A.dtype, device=A.device)
-    return to_out(solve_upper_or_lower(T, B, upper, left), out)
+    return write_out("solve_triangular", solve_upper_or_lower(T, B, upper, left), out)
 
 
 def cholesky_solve(B, L, upper=False, *, out=None):
     """Same as torch.cholesky_solve: X with (L L^T) X = B, given the Cholesky factor L."""
     L = _mT(L) if upper else L
-    return to_out(solve(L @ _mT(L), B), out)
+    return write_out("cholesky_solve", solve(L @ _mT(L), B), out)
 
 
 def cholesky_inverse(L, upper=False, *, out=None):
     """Same as torch.cholesky_inverse: the inverse of L L^T, given the Cholesky factor L."""
     L = _mT(L) if upper else L
-    return to_out(inv(L @ _mT(L)), out)
+    return write_out("cholesky_inverse", inv(L @ _mT(L)), out)
 
 
 def pinverse(input, rcond=1e-15):
@@ -458,7 +463,7 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, out=None):
     top = s.max(axis=-1, keepdims=True) if s.shape[-1] else xp.zeros(s.shape[:-1] + (1,))
     rank = (s > xp.maximum(atol, rtol * top)).sum(axis=-1)
     rank = to_device(xp.asarray(rank, dtype="int64"), A.device)
-    return to_out(Tensor._make(rank), out)
+    return write_out("matrix_rank", Tensor._make(rank), out)
 
 
 _DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
@@ -512,7 +517,7 @@ def matrix_power(A, n, *, out=None):
         raise TypeError(f"matrix_power(): argument 'n' must be int, not {type(n).__name__}")
     if n == 0:
         identity = eye(A.shape[-1], dtype=A.dtype, device=A.device)
-        return to_out(identity.expand(A.shape).clone(), out)
+        return write_out("matrix_power", identity.expand(A.shape).clone(), out)
     base = inv(A) if n < 0 else A
     n = builtins.abs(n)
     result = None
@@ -522,7 +527,7 @@ def matrix_power(A, n, *, out=None):
         n >>= 1
         if n:
             base = base @ base
-    return to_out(result, out)
+    return write_out("matrix_power", result, out)
 
 
 register(

@@ -7,6 +7,7 @@ import math
 from ember import _backend
 from ember._dtype import get_default_dtype, result_type
 from ember._tensor import Tensor
+from ember.ops._out import write_out
 from ember.ops._primitive import Primitive, unary
 from ember.ops._table import BINARY, UNARY, S, register
 from ember.ops.convert import cast
@@ -166,7 +167,7 @@ def add(input, other, *, alpha=1, out=None):
     if alpha != 1:
         other = mul(other, alpha)
     a, b = operands(input, other, "add")
-    return Add.apply(a, b) if out is None else _out(Add.apply(a, b), out)
+    return Add.apply(a, b) if out is None else write_out("add", Add.apply(a, b), out)
 
 
 def sub(input, other, *, alpha=1, out=None):
@@ -179,7 +180,7 @@ def sub(input, other, *, alpha=1, out=None):
             "trying to invert a mask, use the `~` or `logical_not()` operator instead."
         )
     a, b = operands(input, other, "sub")
-    return Sub.apply(a, b) if out is None else _out(Sub.apply(a, b), out)
+    return Sub.apply(a, b) if out is None else write_out("sub", Sub.apply(a, b), out)
 
 
 def _is_bool(x):
@@ -194,7 +195,7 @@ def rsub(input, other, *, alpha=1):
 def mul(input, other, *, out=None):
     """Same as torch.mul."""
     a, b = operands(input, other, "mul")
-    return Mul.apply(a, b) if out is None else _out(Mul.apply(a, b), out)
+    return Mul.apply(a, b) if out is None else write_out("mul", Mul.apply(a, b), out)
 
 
 def div(input, other, *, rounding_mode=None, out=None):
@@ -202,22 +203,15 @@ def div(input, other, *, rounding_mode=None, out=None):
     if rounding_mode is not None:
         from ember.ops.rounding import rounded_div
 
-        return _out(rounded_div(input, other, rounding_mode), out)
+        return write_out("div", rounded_div(input, other, rounding_mode), out)
     a, b = operands(input, other, "div", floating=True)
-    return _out(Div.apply(a, b), out)
+    return write_out("div", Div.apply(a, b), out)
 
 
 def pow(input, exponent, *, out=None):  # noqa: A001
     """Same as torch.pow (tensor or number base and exponent)."""
     a, b = operands(input, exponent, "pow")
-    return _out(Pow.apply(a, b), out)
-
-
-def _out(result, out):
-    if out is None:
-        return result
-    out.copy_(result)
-    return out
+    return write_out("pow", Pow.apply(a, b), out)
 
 
 # --- one-input functions: forward on arrays, derivative in ember ops ---
@@ -370,10 +364,10 @@ def clamp(input, min=None, max=None, *, out=None):  # noqa: A002
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         from ember.ops.pointwise_extra import clamp_tensor
 
-        return _out(clamp_tensor(input, min, max), out)
+        return write_out("clamp", clamp_tensor(input, min, max), out)
     if input._data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
         input = cast(input, get_default_dtype())
-    return _out(Clamp.apply(input, min, max), out)
+    return write_out("clamp", Clamp.apply(input, min, max), out)
 
 
 clip = clamp
@@ -412,7 +406,7 @@ def where(condition, input=None, other=None, *, out=None):
             f"{getattr(condition, 'dtype', type(condition).__name__)}"
         )
     x, y = operands(input, other, "where")
-    return _out(Where.apply(condition, x, y), out)
+    return write_out("where", Where.apply(condition, x, y), out)
 
 
 __all__ = [

@@ -13,6 +13,7 @@ from ember import _backend
 from ember._backend import array_module
 from ember._dtype import get_default_dtype, result_type
 from ember._tensor import Tensor
+from ember.ops._out import write_out
 from ember.ops._primitive import Primitive, unary
 from ember.ops._table import BINARY, UNARY, S, register
 from ember.ops.convert import cast
@@ -22,14 +23,6 @@ from ember.ops.shape import broadcast_shape_of
 
 
 # --- helpers shared with rounding.py and activation_math.py ---
-def finish(result, out):
-    """Copy `result` into `out` when an out= tensor is given (PyTorch's out= convention)."""
-    if out is None:
-        return result
-    out.copy_(result)
-    return out
-
-
 def floating(input, op):
     """`input` as a floating tensor: integer and bool tensors become the default float."""
     if not isinstance(input, Tensor):
@@ -187,7 +180,7 @@ def _float_unary(name, forward, derivative, **spec):
     op = unary(name, forward, derivative, **spec)
 
     def fn(input, *, out=None):
-        return finish(op(floating(input, name)), out)
+        return write_out(name, op(floating(input, name)), out)
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Same as torch.{name}."
@@ -276,7 +269,7 @@ erfinv = _float_unary(
 @register("square", lambda lib, x: lib.square(x), (S((3, 4)), S(())))
 def square(input, *, out=None):
     """Same as torch.square (integer tensors stay integer)."""
-    return finish(pow(input, 2), out)
+    return write_out("square", pow(input, 2), out)
 
 
 # --- two-input math ---
@@ -326,13 +319,13 @@ class Minimum(_Extremum):
 def maximum(input, other, *, out=None):
     """Same as torch.maximum (also takes a number for other)."""
     a, b = operands(input, other, "maximum")
-    return finish(Maximum.apply(a, b), out)
+    return write_out("maximum", Maximum.apply(a, b), out)
 
 
 def minimum(input, other, *, out=None):
     """Same as torch.minimum (also takes a number for other)."""
     a, b = operands(input, other, "minimum")
-    return finish(Minimum.apply(a, b), out)
+    return write_out("minimum", Minimum.apply(a, b), out)
 
 
 @register("fmax", lambda lib, a, b: lib.fmax(a, b), BINARY)
@@ -340,7 +333,7 @@ def fmax(input, other, *, out=None):
     """Same as torch.fmax: the larger value, ignoring NaN; ties give input the gradient."""
     a, b = _tensors(*operands(input, other, "fmax"))
     keep_a = (a >= b) | isnan(b)
-    return finish(where(keep_a, a, b), out)
+    return write_out("fmax", where(keep_a, a, b), out)
 
 
 @register("fmin", lambda lib, a, b: lib.fmin(a, b), BINARY)
@@ -348,7 +341,7 @@ def fmin(input, other, *, out=None):
     """Same as torch.fmin: the smaller value, ignoring NaN; ties give input the gradient."""
     a, b = _tensors(*operands(input, other, "fmin"))
     keep_a = (a <= b) | isnan(b)
-    return finish(where(keep_a, a, b), out)
+    return write_out("fmin", where(keep_a, a, b), out)
 
 
 @register(
@@ -429,7 +422,7 @@ class Atan2(Primitive):
 def atan2(input, other, *, out=None):
     """Same as torch.atan2 (the angle of the point (other, input))."""
     a, b = operands(input, other, "atan2", floating=True)
-    return finish(Atan2.apply(a, b), out)
+    return write_out("atan2", Atan2.apply(a, b), out)
 
 
 @register("hypot", lambda lib, a, b: lib.hypot(a, b), BINARY)
@@ -453,7 +446,7 @@ class Hypot(Primitive):
 def hypot(input, other, *, out=None):
     """Same as torch.hypot."""
     a, b = operands(input, other, "hypot", floating=True)
-    return finish(Hypot.apply(a, b), out)
+    return write_out("hypot", Hypot.apply(a, b), out)
 
 
 @register(
@@ -489,7 +482,7 @@ class Xlogy(Primitive):
 def xlogy(input, other, *, out=None):
     """Same as torch.xlogy: input * log(other), and 0 where input == 0 (unless other is NaN)."""
     x, y = _tensors(*operands(input, other, "xlogy", floating=True))
-    return finish(Xlogy.apply(x, y), out)
+    return write_out("xlogy", Xlogy.apply(x, y), out)
 
 
 _LERP_SAMPLES = (
@@ -512,7 +505,7 @@ def lerp(input, end, weight, *, out=None):
     """Same as torch.lerp: input + weight * (end - input)."""
     a, b = operands(input, end, "lerp")
     _check_broadcast("lerp", a, b, weight)
-    return finish(a + weight * (b - a), out)
+    return write_out("lerp", a + weight * (b - a), out)
 
 
 def _same_dtype(*tensors):
@@ -547,8 +540,8 @@ def addcmul(input, tensor1, tensor2, *, value=1, out=None):
     _check_broadcast("addcmul", input, tensor1, tensor2)
     if not all(isinstance(t, Tensor) for t in (input, tensor1, tensor2)):
         prod = tensor1 * tensor2
-        return finish(input + (prod if value == 1 else value * prod), out)
-    return finish(Addcmul.apply(*_same_dtype(input, tensor1, tensor2), value), out)
+        return write_out("addcmul", input + (prod if value == 1 else value * prod), out)
+    return write_out("addcmul", Addcmul.apply(*_same_dtype(input, tensor1, tensor2), value), out)
 
 
 @register(
@@ -590,8 +583,8 @@ def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
         )
     if not isinstance(input, Tensor):
         quotient = tensor1 / tensor2
-        return finish(input + (quotient if value == 1 else value * quotient), out)
-    return finish(Addcdiv.apply(*_same_dtype(input, tensor1, tensor2), value), out)
+        return write_out("addcdiv", input + (quotient if value == 1 else value * quotient), out)
+    return write_out("addcdiv", Addcdiv.apply(*_same_dtype(input, tensor1, tensor2), value), out)
 
 
 # --- NaN and infinity ---
@@ -620,13 +613,13 @@ def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
     """Same as torch.nan_to_num: NaN and +-inf replaced; the gradient flows where finite."""
     data = input._data
     if data.dtype.kind != "f":
-        return finish(Tensor._make(data.copy()), out)
+        return write_out("nan_to_num", Tensor._make(data.copy()), out)
     xp = array_module(data)
     replaced = xp.nan_to_num(data, nan=nan, posinf=posinf, neginf=neginf)
     if _backend.is_scalar_result(replaced):
         replaced = _backend.scalar_to_array(replaced, data.__class__)
     replaced = Tensor._make(replaced)
-    return finish(where(isfinite(input), input, replaced), out)
+    return write_out("nan_to_num", where(isfinite(input), input, replaced), out)
 
 
 __all__ = [

@@ -11,6 +11,7 @@ import warnings
 from ember import _backend, _random
 from ember._dtype import int64, to_dtype
 from ember._tensor import Tensor
+from ember.ops._out import write_out
 from ember.ops._table import S, register
 
 
@@ -118,11 +119,7 @@ def bernoulli(input, p=None, *, generator=None, out=None):
         raise RuntimeError(
             f"\"bernoulli_tensor_cpu_self_\" not implemented for '{input.dtype.name}'"
         )
-    sample = _draw_bernoulli(input, p, generator, "bernoulli")
-    if out is not None:
-        out.copy_(sample)
-        return out
-    return sample
+    return write_out("bernoulli", _draw_bernoulli(input, p, generator, "bernoulli"), out)
 
 
 def bernoulli_(self, p=0.5, *, generator=None):
@@ -169,11 +166,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
     result = result.astype("int64")
     if input._data.ndim == 1:
         result = result[0]
-    sample = _on(result, input.device)
-    if out is not None:
-        out.copy_(sample)
-        return out
-    return sample
+    return write_out("multinomial", _on(result, input.device), out)
 
 
 register(

@@ -1,26 +1,30 @@
-"""Reductions: sum, mean, prod, var/std, logsumexp, max/min, cumulative ops, sorting.
+"""Reductions: sum, mean, prod, amax/amin, max/min, argmax/argmin, all/any, cumulative ops.
 
-Selections (max/min with dim, sort, topk, kthvalue, median with dim) index the input with the
-chosen positions, so the gradient goes to exactly those elements, as PyTorch.
+Also the helpers the other reduction families share: ValuesIndices (the (values, indices)
+result), take_along, and the dim handling. Variance, logsumexp and the NaN-skipping reductions
+are in statistics.py; sorting and order statistics in sorting.py.
+
+Selections (max/min with dim) index the input with the chosen positions, so the gradient goes
+to exactly those elements, as PyTorch.
 """
 
 from __future__ import annotations
 
 import builtins
 import math
-import warnings
 
-from ember._backend import array_module, is_scalar_result, scalar_to_array
+from ember._backend import array_module
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import _state
+from ember.ops._out import write_out
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import keepdim_shape, normalize_dim, normalize_dims
 from ember.ops._table import S, register
 from ember.ops.convert import cast
 from ember.ops.creation import arange
 from ember.ops.indexing import GetItem
-from ember.ops.pointwise import exp, log, where
-from ember.ops.pointwise_extra import finish, floating, isnan, maximum, minimum, quiet
+from ember.ops.pointwise import where
+from ember.ops.pointwise_extra import maximum, minimum
 
 REDUCE = (
     S((3, 4)),
@@ -267,14 +271,22 @@ def _max_min(input, dim, keepdim, other, which):
     return ValuesIndices(_squeezed(values, d, keepdim, ndim), _squeezed(indices, d, keepdim, ndim))
 
 
-def max(input, dim=None, keepdim=False, *, other=None, out=None):  # noqa: A001
+def max(input, dim=None, keepdim=False, *, other=None):  # noqa: A001
     """Same as torch.max: the value; with dim, (values, indices); with a tensor, maximum."""
     return _max_min(input, dim, keepdim, other, "max")
 
 
-def min(input, dim=None, keepdim=False, *, other=None, out=None):  # noqa: A001
+def min(input, dim=None, keepdim=False, *, other=None):  # noqa: A001
     """Same as torch.min."""
     return _max_min(input, dim, keepdim, other, "min")
+
+
+register(
+    "max_dim",
+    lambda lib, x, **kw: x.max(**kw),
+    (S((3, 4), dim=1), S((2, 3, 4), dim=-1, keepdim=True), S((), dim=0)),
+)(max)
+register("min_dim", lambda lib, x, **kw: x.min(**kw), (S((3, 4), dim=0), S((3, 4), dim=-2)))(min)
 
 
 def all(input, dim=None, keepdim=False):  # noqa: A001
@@ -462,13 +474,13 @@ def _cumprod_grad_quadratic(x, grad, d):
 def cumsum(input, dim, *, dtype=None, out=None):
     """Same as torch.cumsum (integers accumulate in int64)."""
     x = _int_result(input, dtype)
-    return finish(Cumsum.apply(x, normalize_dim(dim, x._data.ndim, "cumsum")), out)
+    return write_out("cumsum", Cumsum.apply(x, normalize_dim(dim, x._data.ndim, "cumsum")), out)
 
 
 def cumprod(input, dim, *, dtype=None, out=None):
     """Same as torch.cumprod (integers accumulate in int64)."""
     x = _int_result(input, dtype)
-    return finish(Cumprod.apply(x, normalize_dim(dim, x._data.ndim, "cumprod")), out)
+    return write_out("cumprod", Cumprod.apply(x, normalize_dim(dim, x._data.ndim, "cumprod")), out)
 
 
 def _cumulative_(fn, name):
@@ -482,338 +494,6 @@ def _cumulative_(fn, name):
     return method
 
 
-# --- variance, standard deviation, logsumexp ---
-def _var_mean(op, input, dim, unbiased, keepdim, correction, root=False, with_mean=True):
-    """(var or std, mean or None): PyTorch's argument forms, checks and warning."""
-    if isinstance(dim, bool):  # var(x, True): the legacy unbiased flag in dim's place
-        dim, unbiased = None, dim
-    if unbiased is not None and correction is not None:
-        raise TypeError(f"{op}(): pass either unbiased or correction, not both")
-    if correction is None:
-        correction = 0 if unbiased is False else 1
-    if input._data.dtype.kind != "f":
-        raise RuntimeError("std and var only support floating point and complex dtypes")
-    dims = _dims(dim, input._data.ndim, op)
-    if _count(input._data.shape, dims) <= correction:
-        warnings.warn(
-            f"{op}(): degrees of freedom is <= 0. Correction should be strictly less than the "
-            "reduction factor (input numel divided by output numel).",
-            UserWarning,
-            stacklevel=3,
-        )
-    variance = (Std if root else Variance).apply(input, dims, keepdim, correction, root)
-    return variance, (mean(input, dims, keepdim) if with_mean else None)
-
-
-_VAR_SAMPLES = (
-    S((3, 4)),
-    S((3, 4), dim=1),
-    S((2, 3, 4), dim=(0, 2), keepdim=True),
-    S((3, 4), dim=-1, correction=0),
-    S((3, 4), unbiased=False),
-    S((5,), dim=0, correction=2),
-)
-
-
-@register("var", lambda lib, x, **kw: x.var(**kw), _VAR_SAMPLES)
-class Variance(Primitive):
-    """var (or, with root, std) over dims: sum((x - mean)^2) / max(0, N - correction).
-
-    Computed in float64 and rounded once, as PyTorch accumulates: the std of float32 values
-    near 1e-30 is not lost to squares that underflow. The gradient is PyTorch's formula,
-    2 (x - mean) / (N - correction): without the mean's own term (analytically zero,
-    numerically inf - inf when there are no degrees of freedom) and with N - correction
-    unclamped; std's is var's times 1 / (2 std), and 0 where std is 0.
-    """
-
-    node_name = "VarBackward0"
-
-    @staticmethod
-    def forward(ctx, x, dims, keepdim, correction, root):
-        ctx.dims, ctx.keepdim, ctx.root = dims, keepdim, root
-        ctx.denominator = _count(x.shape, dims) - correction
-        xp = array_module(x)
-        wide = x.astype(xp.float64) if x.dtype != xp.float64 else x
-        if x.size == 0:
-            total = wide.sum(axis=dims, keepdims=keepdim)
-        else:
-            diff = wide - wide.mean(axis=dims, keepdims=True)
-            total = (diff * diff).sum(axis=dims, keepdims=keepdim)
-        with quiet(xp):  # 0/0 = nan and x/0 = inf, as PyTorch
-            out = total / builtins.max(0, ctx.denominator)
-            if root:
-                out = xp.sqrt(out)
-        out = _as_dtype(out, x.dtype, xp)
-        ctx.save_for_backward(x, out if root else None)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, out = ctx.saved_tensors
-        if ctx.root:  # d std = d var / (2 std); 0 where std is 0, as PyTorch
-            grad = where(out == 0, 0.0, grad / (2 * out))
-        if not ctx.keepdim:
-            grad = grad.reshape(keepdim_shape(x.shape, ctx.dims))
-        scale = 2.0 / ctx.denominator if ctx.denominator else math.inf
-        return grad * scale * (x - mean(x, ctx.dims, keepdim=True)), None, None, None, None
-
-
-@register("std", lambda lib, x, **kw: x.std(**kw), _VAR_SAMPLES)
-class Std(Variance):
-    """Variance with root=True: its own node name, as PyTorch's."""
-
-    node_name = "StdBackward0"
-
-
-def _as_dtype(result, dtype, xp):
-    """A reduction's result (an array, or NumPy's scalar for 0-d) in `dtype`."""
-    if is_scalar_result(result):
-        result = xp.asarray(result)
-    return result.astype(dtype, copy=False)
-
-
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
-    """Same as torch.var (correction=1 by default; unbiased= is the legacy spelling)."""
-    variance, _ = _var_mean("var", input, dim, unbiased, keepdim, correction, with_mean=False)
-    return finish(variance, out)
-
-
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
-    """Same as torch.std (a zero gradient where the std is 0, as PyTorch)."""
-    deviation, _ = _var_mean("std", input, dim, unbiased, keepdim, correction, True, False)
-    return finish(deviation, out)
-
-
-@register("var_mean", lambda lib, x, **kw: lib.var_mean(x, **kw), _VAR_SAMPLES[1:3])
-def var_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """Same as torch.var_mean: (var, mean)."""
-    return _var_mean("var_mean", input, dim, unbiased, keepdim, correction)
-
-
-@register("std_mean", lambda lib, x, **kw: lib.std_mean(x, **kw), _VAR_SAMPLES[1:3])
-def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """Same as torch.std_mean: (std, mean)."""
-    return _var_mean("std_mean", input, dim, unbiased, keepdim, correction, True)
-
-
-@register(
-    "logsumexp",
-    lambda lib, x, **kw: x.logsumexp(**kw),
-    (S((3, 4), dim=1), S((2, 3, 4), dim=(0, 2), keepdim=True), S((3, 4), dim=-1, keepdim=True))
-    + (S((), dim=0), S((0, 3), dim=0)),
-)
-def logsumexp(input, dim, keepdim=False, *, out=None):
-    """Same as torch.logsumexp, shifted by the max so that no exp overflows."""
-    x = floating(input, "logsumexp")
-    data = x._data
-    dims = _dims(dim, data.ndim, "logsumexp")
-    xp = array_module(data)
-    if _count(data.shape, dims) == 0:  # the log of an empty sum
-        return finish(sum(x, dims, keepdim) - math.inf, out)
-    shift = data.max(axis=dims, keepdims=True)
-    if is_scalar_result(shift):  # a 0-d input
-        shift = scalar_to_array(shift, data.__class__)
-    shift[xp.isinf(shift)] = 0  # a slice of -inf (or one holding +inf) needs no shift
-    shift = Tensor._make(shift)
-    with quiet(xp):
-        result = log(sum(exp(x - shift), dims, keepdim=True)) + shift
-    if not keepdim:
-        result = result.reshape(tuple(n for k, n in enumerate(data.shape) if k not in dims))
-    return finish(result, out)
-
-
-def _type_word(t):
-    return {"int64": "Long", "int32": "Int", "bool": "Bool"}.get(
-        t.dtype.name, t.dtype.name.capitalize()
-    )
-
-
-def nansum(input, dim=None, keepdim=False, *, dtype=None):
-    """Same as torch.nansum: the sum with NaN counted as zero."""
-    if input._data.dtype.kind == "f":
-        input = where(isnan(input), 0.0, input)
-    return sum(input, dim, keepdim, dtype=dtype)
-
-
-def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None):
-    """Same as torch.nanmean: the mean of the non-NaN values."""
-    if input._data.dtype.kind != "f":
-        raise RuntimeError(
-            "nanmean(): expected input to have floating point or complex dtype but got "
-            f"{_type_word(input)}"
-        )
-    count = sum(~isnan(input), dim, keepdim)
-    return finish(nansum(input, dim, keepdim, dtype=dtype) / count, out)
-
-
-register("nansum", lambda lib, x, **kw: x.nansum(**kw), (S((3, 4)), S((3, 4), dim=1)))(nansum)
-register("nanmean", lambda lib, x, **kw: x.nanmean(**kw), (S((3, 4)), S((3, 4), dim=-1)))(nanmean)
-register(
-    "max_dim",
-    lambda lib, x, **kw: x.max(**kw),
-    (S((3, 4), dim=1), S((2, 3, 4), dim=-1, keepdim=True), S((), dim=0)),
-)(max)
-register("min_dim", lambda lib, x, **kw: x.min(**kw), (S((3, 4), dim=0), S((3, 4), dim=-2)))(min)
-
-
-# --- sorting and order statistics ---
-def _sort_indices(data, d, descending):
-    """Stable argsort along d (NaN sorts as the largest value, as PyTorch)."""
-    xp = array_module(data)
-    if data.ndim == 0:
-        return xp.zeros((), dtype="int64")
-    stable = {"kind": "stable"} if xp.__name__ == "numpy" else {}  # CuPy always sorts stably
-    if not descending:
-        return xp.argsort(data, axis=d, **stable).astype("int64", copy=False)
-    # stable and descending: sort the reversed array, reverse the order, map positions back
-    n = data.shape[d]
-    ascending = xp.argsort(xp.flip(data, axis=d), axis=d, **stable)
-    return ((n - 1) - xp.flip(ascending, axis=d)).astype("int64", copy=False)
-
-
-def _row_major(array):
-    """A row-major array, as PyTorch's results are (a slice of a sort order is not)."""
-    if array.flags.c_contiguous:  # 0-d included, which ascontiguousarray would make 1-d
-        return array
-    return array_module(array).ascontiguousarray(array)
-
-
-def _select(input, indices, d):
-    values = take_along(input, indices, d)
-    if not values.requires_grad:
-        values = Tensor._make(values._data)
-    return ValuesIndices(values, Tensor._make(_row_major(indices)))
-
-
-SORT_SAMPLES = (S((3, 4)), S((3, 4), dim=0), S((2, 3, 4), dim=1, descending=True), S(()))
-SORT_SAMPLES += (S((0, 3), dim=0),)
-
-
-@register("sort", lambda lib, x, **kw: x.sort(**kw), SORT_SAMPLES)
-def sort(input, dim=-1, descending=False, *, stable=False, out=None):
-    """Same as torch.sort: (values, indices); always stable."""
-    d = normalize_dim(dim, input._data.ndim, "sort")
-    return _select(input, _sort_indices(input._data, d, descending), d)
-
-
-def argsort(input, dim=-1, descending=False, *, stable=False):
-    """Same as torch.argsort (always stable)."""
-    d = normalize_dim(dim, input._data.ndim, "argsort")
-    return Tensor._make(_row_major(_sort_indices(input._data, d, descending)))
-
-
-@register("msort", lambda lib, x: lib.msort(x), (S((3, 4)), S((5,))))
-def msort(input, *, out=None):
-    """Same as torch.msort: sorted along dim 0."""
-    return finish(sort(input, 0).values, out)
-
-
-def _size_along(input, d):
-    return input._data.shape[d] if input._data.ndim else 1
-
-
-@register(
-    "topk",
-    lambda lib, x, **kw: x.topk(**kw),
-    (S((3, 4), k=2), S((3, 4), k=3, dim=0, largest=False), S((2, 3, 4), k=1, dim=-2), S((), k=1)),
-)
-def topk(input, k, dim=-1, largest=True, sorted=True, *, out=None):  # noqa: A002
-    """Same as torch.topk: the k largest (or smallest) values along dim, in order."""
-    d = normalize_dim(-1 if dim is None else dim, input._data.ndim, "topk")
-    if not 0 <= k <= _size_along(input, d):
-        raise RuntimeError(
-            f"topk(): selected index k out of range (k={k}, dim {d} has size "
-            f"{_size_along(input, d)})"
-        )
-    order = _sort_indices(input._data, d, largest)
-    return _select(input, order[(slice(None),) * d + (slice(0, k),)] if order.ndim else order, d)
-
-
-@register(
-    "kthvalue",
-    lambda lib, x, **kw: x.kthvalue(**kw),
-    (S((3, 4), k=2), S((2, 3, 4), k=3, dim=1, keepdim=True), S((), k=1)),
-)
-def kthvalue(input, k, dim=-1, keepdim=False, *, out=None):
-    """Same as torch.kthvalue: the k-th smallest value (1-based) along dim, and its index."""
-    ndim = input._data.ndim
-    d = normalize_dim(-1 if dim is None else dim, ndim, "kthvalue")
-    if not 1 <= k <= _size_along(input, d):
-        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {d}")
-    order = _sort_indices(input._data, d, False)
-    indices = order[(slice(None),) * d + (slice(k - 1, k),)] if ndim else order
-    values, indices = _select(input, indices, d)
-    return ValuesIndices(_squeezed(values, d, keepdim, ndim), _squeezed(indices, d, keepdim, ndim))
-
-
-def _median_position(xp, data, d, n, ignore_nan):
-    """Where the (lower) median sits in sorted order: NaN propagates unless ignored."""
-    if data.dtype.kind != "f":
-        return (n - 1) // 2
-    nans = xp.isnan(data).sum(axis=d, keepdims=True)
-    if ignore_nan:
-        return xp.maximum((n - nans - 1) // 2, 0)
-    return xp.where(nans > 0, n - nans, (n - 1) // 2)
-
-
-@register(
-    "median",
-    lambda lib, x, **kw: x.median(**kw),
-    (S((3, 4)), S((5,)), S(()), S((3, 4), dim=1), S((2, 3, 4), dim=-1, keepdim=True)),
-)
-@register("nanmedian", lambda lib, x, **kw: x.nanmedian(**kw), (S((3, 4)), S((3, 4), dim=0)))
-class Median(Primitive):
-    """The lower median of all elements; ties share the gradient evenly, as PyTorch."""
-
-    @staticmethod
-    def forward(ctx, x, ignore_nan):
-        xp = array_module(x)
-        flat = x.reshape(-1)
-        if flat.size == 0:
-            out = xp.full((), math.nan, dtype=x.dtype)
-        else:
-            position = _median_position(xp, flat, 0, flat.size, ignore_nan)
-            out = xp.sort(flat)[int(xp.asarray(position).reshape(-1)[0])]
-        ctx.save_for_backward(x, out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, out = ctx.saved_tensors
-        chosen = (x == out) | (isnan(x) & isnan(out))
-        return grad * chosen / chosen.sum(), None
-
-
-def _median(input, dim, keepdim, ignore_nan, op):
-    if dim is None:
-        return Median.apply(input, ignore_nan)
-    data = input._data
-    ndim = data.ndim
-    d = normalize_dim(dim, ndim, op)
-    n = _size_along(input, d)
-    if n == 0:
-        raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
-    xp = array_module(data)
-    order = _sort_indices(data, d, False)
-    if ndim:
-        position = _median_position(xp, data, d, n, ignore_nan)
-        shape = keepdim_shape(data.shape, (d,))
-        position = xp.broadcast_to(xp.asarray(position, dtype="int64"), shape)
-        order = xp.take_along_axis(order, position, axis=d)
-    values, indices = _select(input, order, d)
-    return ValuesIndices(_squeezed(values, d, keepdim, ndim), _squeezed(indices, d, keepdim, ndim))
-
-
-def median(input, dim=None, keepdim=False, *, out=None):
-    """Same as torch.median: the lower median; with dim, (values, indices). NaN propagates."""
-    return _median(input, dim, keepdim, False, "median")
-
-
-def nanmedian(input, dim=None, keepdim=False, *, out=None):
-    """Same as torch.nanmedian: the lower median of the non-NaN values."""
-    return _median(input, dim, keepdim, True, "nanmedian")
-
-
 __all__ = [
     "all",
     "amax",
@@ -821,29 +501,15 @@ __all__ = [
     "any",
     "argmax",
     "argmin",
-    "argsort",
     "cumprod",
     "cumsum",
-    "kthvalue",
-    "logsumexp",
     "max",
     "mean",
-    "median",
     "min",
-    "msort",
-    "nanmean",
-    "nanmedian",
-    "nansum",
     "prod",
-    "sort",
-    "std",
-    "std_mean",
     "sum",
-    "topk",
-    "var",
-    "var_mean",
 ]
-TENSOR_METHODS = {name: globals()[name] for name in __all__ if name not in ("var_mean", "std_mean")}
+TENSOR_METHODS = {name: globals()[name] for name in __all__}
 TENSOR_METHODS["sum_to_size"] = sum_to_size
 TENSOR_METHODS["cumsum_"] = _cumulative_(cumsum, "cumsum")
 TENSOR_METHODS["cumprod_"] = _cumulative_(cumprod, "cumprod")

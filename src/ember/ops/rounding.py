@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from ember._backend import array_module
 from ember._tensor import Tensor
+from ember.ops._out import write_out
 from ember.ops._primitive import Primitive, unary
 from ember.ops._table import BINARY, UNARY, S, register
 from ember.ops.pointwise import operands
-from ember.ops.pointwise_extra import finish, inplace_method, quiet
+from ember.ops.pointwise_extra import inplace_method, quiet
 
 
 def _zeros(_x, _out, grad):
@@ -26,8 +27,8 @@ def _rounding(name, forward):
 
     def fn(input, *, out=None):
         if input._data.dtype.kind != "f":  # integers are already whole
-            return finish(Tensor._make(input._data.copy()), out)
-        return finish(op(input), out)
+            return write_out(name, Tensor._make(input._data.copy()), out)
+        return write_out(name, op(input), out)
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Same as torch.{name} (zero gradient, as PyTorch)."
@@ -65,8 +66,8 @@ def round(input, *, decimals=0, out=None):  # noqa: A001
             raise NotImplementedError(
                 f"\"round_cpu\" not implemented for '{input.dtype.name.capitalize()}'"
             )
-        return finish(Tensor._make(input._data.copy()), out)
-    return finish(Round.apply(input, decimals), out)
+        return write_out("round", Tensor._make(input._data.copy()), out)
+    return write_out("round", Round.apply(input, decimals), out)
 
 
 @register("frac", lambda lib, x: lib.frac(x), UNARY, avoid=_INTEGERS)
@@ -76,7 +77,7 @@ def frac(input, *, out=None):
         raise NotImplementedError(
             f"\"frac_cpu\" not implemented for '{input.dtype.name.capitalize()}'"
         )
-    return finish(input - trunc(input), out)
+    return write_out("frac", input - trunc(input), out)
 
 
 # --- rounded division ---
@@ -157,7 +158,7 @@ def floor_divide(input, other, *, out=None):
 
     PyTorch's floor_divide has no derivative at all; ember's gives zeros, like div's.
     """
-    return finish(rounded_div(input, other, "floor"), out)
+    return write_out("floor_divide", rounded_div(input, other, "floor"), out)
 
 
 class _Modulo(Primitive):
@@ -202,7 +203,7 @@ def _modulo(cls, op, input, other, out):
     a, b = operands(input, other, op)
     _check_operands(op, a, b)
     with quiet(_module(a, b)):
-        return finish(cls.apply(a, b), out)
+        return write_out("_modulo", cls.apply(a, b), out)
 
 
 def remainder(input, other, *, out=None):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ember import _backend
 from ember._tensor import Tensor
+from ember.ops._out import write_out
 from ember.ops._shapes import normalize_dim
 from ember.ops._table import S, register
 from ember.ops.convert import cast
@@ -136,14 +137,7 @@ def gather(input, dim, index, *, sparse_grad=False, out=None):
     result = _gather(x, d, idx1)
     if idx.ndim == 0:
         result = reshape(result, ())
-    return _out(result, out)
-
-
-def _out(result, out):
-    if out is None:
-        return result
-    out.copy_(result)
-    return out
+    return write_out("gather", result, out)
 
 
 def _scatter_plan(input, dim, index, src, op):
@@ -242,7 +236,7 @@ def take_along_dim(input, indices, dim=None, *, out=None):
     """Same as torch.take_along_dim: gather with broadcasting (negative indices wrap)."""
     idx = _index_array(indices, input, "take_along_dim")
     if dim is None:
-        return _out(_gather(reshape(input, (-1,)), 0, idx.reshape(-1)), out)
+        return write_out("take_along_dim", _gather(reshape(input, (-1,)), 0, idx.reshape(-1)), out)
     ndim = input._data.ndim
     d = normalize_dim(dim, ndim, "take_along_dim")
     if idx.ndim != ndim:
@@ -252,14 +246,20 @@ def take_along_dim(input, indices, dim=None, *, out=None):
             "indices"
         )
     if ndim == 0:
-        return _out(reshape(_gather(_as_1d(input), 0, idx.reshape(1), "take_along_dim"), ()), out)
+        return write_out(
+            "take_along_dim",
+            reshape(_gather(_as_1d(input), 0, idx.reshape(1), "take_along_dim"), ()),
+            out,
+        )
     shape = list(broadcast_shape_of((_with(input.shape, d, 1), _with(idx.shape, d, 1))))
     x = expand(input, _with(shape, d, input.shape[d]))
     xp = _backend.array_module(idx)
     idx = xp.broadcast_to(idx, _with(shape, d, idx.shape[d]))
     n = input._data.shape[d]
     _check_bounds(idx, n, d, "take_along_dim", negative_ok=True)
-    return _out(_gather(x, d, xp.where(idx < 0, idx + n, idx), "take_along_dim"), out)
+    return write_out(
+        "take_along_dim", _gather(x, d, xp.where(idx < 0, idx + n, idx), "take_along_dim"), out
+    )
 
 
 def _with(shape, dim, size):
@@ -289,7 +289,7 @@ def index_select(input, dim, index, *, out=None):
     result = GetItem.apply(x, (slice(None),) * d + (idx,))
     if input._data.ndim == 0 and result._data.size == 1:
         result = reshape(result, ())
-    return _out(result, out)
+    return write_out("index_select", result, out)
 
 
 def _index_add_plan(input, dim, index, source, alpha, op):
@@ -342,9 +342,11 @@ def _index_add_plan(input, dim, index, source, alpha, op):
 def index_add(input, dim, index, source, *, alpha=1, out=None):
     """Same as torch.index_add: input with alpha * source added at `index` along dim."""
     if input._data.ndim == 0:
-        return _out(reshape(index_add(_as_1d(input), dim, index, source, alpha=alpha), ()), out)
+        return write_out(
+            "index_add", reshape(index_add(_as_1d(input), dim, index, source, alpha=alpha), ()), out
+        )
     where, values = _index_add_plan(input, dim, index, source, alpha, "index_add_")
-    return _out(_put(input, where, values, True), out)
+    return write_out("index_add", _put(input, where, values, True), out)
 
 
 def index_add_(self, dim, index, source, *, alpha=1):
@@ -464,7 +466,7 @@ def masked_select(input, mask, *, out=None):
     shape = broadcast_shape_of((mask, input))
     data = _on_device_of(mask._data, mask, input)
     where = _backend.array_module(data).broadcast_to(data, shape)
-    return _out(GetItem.apply(expand(input, shape), (where,)), out)
+    return write_out("masked_select", GetItem.apply(expand(input, shape), (where,)), out)
 
 
 def take(input, index):
@@ -491,11 +493,11 @@ def nonzero(input, *, out=None, as_tuple=False):
         hits = int(bool(data))
         if as_tuple:
             return (Tensor._make(xp.zeros(hits, dtype="int64")),)
-        return _out(Tensor._make(xp.zeros((hits, 0), dtype="int64")), out)
+        return write_out("nonzero", Tensor._make(xp.zeros((hits, 0), dtype="int64")), out)
     coords = [c.astype("int64", copy=False) for c in xp.nonzero(data)]
     if as_tuple:
         return tuple(Tensor._make(c) for c in coords)
-    return _out(Tensor._make(xp.stack(coords, axis=1)), out)
+    return write_out("nonzero", Tensor._make(xp.stack(coords, axis=1)), out)
 
 
 def argwhere(input):
