@@ -1,51 +1,58 @@
-"""ember.linalg: matrix functions with PyTorch's names and gradients."""
+"""ember.linalg: matrix functions with PyTorch's names and gradients.
 
-from ember.ops._out import write_out
-from ember.ops.decompositions import (
-    LinAlgError,
-    cholesky,
-    det,
-    eigh,
-    eigvalsh,
-    inv,
-    pinv,
-    solve,
-    svdvals,
-)
-from ember.ops.decompositions import linalg_qr as qr
-from ember.ops.decompositions import linalg_slogdet as slogdet
-from ember.ops.decompositions import linalg_svd as svd
-from ember.ops.linalg import matmul, multi_dot
-from ember.ops.linalg_extra import linalg_cross as cross
+Every function here that PyTorch gives an `out=` keyword gets it from the front door
+(`ember.ops._front.with_out`), as the functions of the `ember` namespace do.
+"""
+
+from ember.ops import decompositions as _decompositions
+from ember.ops import linalg as _products
+from ember.ops import linalg_extra as _extra
+from ember.ops._front import with_out
+from ember.ops.creation import zeros as _zeros
+from ember.ops.decompositions import LinAlgError
 from ember.ops.linalg_extra import linalg_diagonal as diagonal
-from ember.ops.linalg_extra import linalg_norm as norm
-from ember.ops.linalg_extra import (
-    lstsq,
-    matrix_norm,
-    matrix_power,
-    matrix_rank,
-    solve_triangular,
-    vector_norm,
-)
+from ember.ops.linalg_extra import lstsq
 
 
-def vecdot(x, y, *, dim=-1, out=None):
+def _vecdot(x, y, *, dim=-1):
     """Same as torch.linalg.vecdot: the dot product along dim (broadcasting)."""
-    return write_out("linalg.vecdot", (x * y).sum(dim), out)
+    return (x * y).sum(dim)
 
 
-def inv_ex(A, *, check_errors=False):
+def _inv_ex(A, *, check_errors=False):
     """Same as torch.linalg.inv_ex: (inverse, info); ember raises on a singular matrix."""
-    from ember.ops.creation import zeros
-
-    return inv(A), zeros(A.shape[:-2], dtype="int32", device=A.device)
+    return _decompositions.inv(A), _zeros(A.shape[:-2], dtype="int32", device=A.device)
 
 
-def cholesky_ex(A, *, upper=False, check_errors=False):
+def _cholesky_ex(A, *, upper=False, check_errors=False):
     """Same as torch.linalg.cholesky_ex: (L, info); ember raises when A is not definite."""
-    from ember.ops.creation import zeros
+    L = _decompositions.cholesky(A, upper=upper)
+    return L, _zeros(A.shape[:-2], dtype="int32", device=A.device)
 
-    return cholesky(A, upper=upper), zeros(A.shape[:-2], dtype="int32", device=A.device)
+
+cholesky = with_out("linalg.cholesky", _decompositions.cholesky)
+cholesky_ex = with_out("linalg.cholesky_ex", _cholesky_ex)
+cross = with_out("linalg.cross", _extra.linalg_cross)
+det = with_out("linalg.det", _decompositions.det)
+eigh = with_out("linalg.eigh", _decompositions.eigh)
+eigvalsh = with_out("linalg.eigvalsh", _decompositions.eigvalsh)
+inv = with_out("linalg.inv", _decompositions.inv)
+inv_ex = with_out("linalg.inv_ex", _inv_ex)
+matmul = with_out("linalg.matmul", _products.matmul)
+matrix_norm = with_out("linalg.matrix_norm", _extra.matrix_norm)
+matrix_power = with_out("linalg.matrix_power", _extra.matrix_power)
+matrix_rank = with_out("linalg.matrix_rank", _extra.matrix_rank)
+multi_dot = with_out("linalg.multi_dot", _products.multi_dot)
+norm = with_out("linalg.norm", _extra.linalg_norm)
+pinv = with_out("linalg.pinv", _decompositions.pinv)
+qr = with_out("linalg.qr", _decompositions.linalg_qr)
+slogdet = with_out("linalg.slogdet", _decompositions.linalg_slogdet)
+solve = with_out("linalg.solve", _decompositions.solve)
+solve_triangular = with_out("linalg.solve_triangular", _extra.solve_triangular)
+svd = with_out("linalg.svd", _decompositions.linalg_svd)
+svdvals = with_out("linalg.svdvals", _decompositions.svdvals)
+vecdot = with_out("linalg.vecdot", _vecdot)
+vector_norm = with_out("linalg.vector_norm", _extra.vector_norm)
 
 
 __all__ = [

@@ -10,8 +10,8 @@ methods in `TENSOR_METHODS`). That is all: `ember.ops` passes every public funct
   spells out its signature;
 - its Tensor method (Tensor methods take no `out=`, as PyTorch's), its entry in the type stubs
   (`python tools/stubs.py`), and its rows in the op table's generated tests.
-A function that must see `out` early takes it itself and ends with `write_out(...)`; a test
-checks that no function takes `out` and drops it.
+No op function takes `out` itself (a test checks it), so none can drop it, and `out=` has one
+implementation. Namespaces other than `ember` (`ember.linalg`) call `with_out` by name.
 """
 
 from __future__ import annotations
@@ -204,13 +204,15 @@ def public_function(name: str, fn):
     """`ember.<name>`: `fn` itself, or `fn` with the `out=` keyword when PyTorch's has one."""
     if name not in TAKES_OUT or not callable(fn) or isinstance(fn, type):
         return fn
+    return with_out(name, fn)
+
+
+def with_out(name: str, fn):
+    """`fn` with PyTorch's `out=` keyword (see `_out.py` for the rules)."""
     signature = inspect.signature(fn)
     if "out" in signature.parameters:
-        return fn  # it handles out itself, through write_out
-    return _with_out(name, fn, signature)
+        raise TypeError(f"{name}: the front door adds out=; the function must not take it")
 
-
-def _with_out(name, fn, signature):
     @functools.wraps(fn)
     def op(*args, out=None, **kwargs):
         if out is None:
@@ -223,5 +225,6 @@ def _with_out(name, fn, signature):
     at = next((i for i, p in enumerate(params) if p.kind is p.VAR_KEYWORD), len(params))
     params.insert(at, keyword)
     op.__signature__ = signature.replace(parameters=params)
+    op.__name__ = op.__qualname__ = name.rsplit(".", 1)[-1]
     del op.__wrapped__  # tools read __signature__, not fn's
     return op

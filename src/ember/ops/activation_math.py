@@ -12,7 +12,6 @@ import math
 
 from ember._backend import array_module
 from ember._tensor import Tensor
-from ember.ops._out import write_out
 from ember.ops._primitive import Primitive
 from ember.ops._table import UNARY, S, register
 from ember.ops.inplace import apply_inplace
@@ -259,9 +258,9 @@ class Logit(Primitive):
         return where((x < eps) | (x > 1 - eps), 0.0, slope), None
 
 
-def logit(input, eps=None, *, out=None):
+def logit(input, eps=None):
     """Same as torch.logit: log(p / (1 - p)), with p clamped to [eps, 1 - eps] when eps is given."""
-    return write_out("logit", Logit.apply(floating(input, "logit"), eps), out)
+    return Logit.apply(floating(input, "logit"), eps)
 
 
 # --- composites ---

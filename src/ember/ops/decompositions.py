@@ -14,7 +14,6 @@ from collections import namedtuple
 
 from ember._backend import array_module
 from ember._tensor import Tensor
-from ember.ops._out import write_out
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import broadcast_shapes
 from ember.ops._table import S, register
@@ -139,10 +138,10 @@ class Inv(Primitive):
         return -(out_t @ grad @ out_t)
 
 
-def inv(A, *, out=None):
+def inv(A):
     """Same as torch.linalg.inv (LinAlgError for a singular matrix)."""
     _check_matrix("linalg.inv", A)
-    return write_out("inv", Inv.apply(A), out)
+    return Inv.apply(A)
 
 
 @register("det", lambda lib, a: lib.linalg.det(_shifted(lib, a)), SQUARE + (S((3, 3, 3)),))
@@ -179,10 +178,10 @@ def _cofactor(a, grad):
     return (u * scale.unsqueeze(-2)) @ vh
 
 
-def det(A, *, out=None):
+def det(A):
     """Same as torch.linalg.det."""
     _check_matrix("linalg.det", A)
-    return write_out("det", Det.apply(A), out)
+    return Det.apply(A)
 
 
 @register(
@@ -307,9 +306,9 @@ class SolveTriangular(Primitive):
         return grad_t, grad_b, None
 
 
-def solve(A, B, *, left=True, out=None):
+def solve(A, B, *, left=True):
     """Same as torch.linalg.solve: X with A X = B (X A = B with left=False), batches broadcast."""
-    return write_out("solve", _solve("linalg.solve", A, B, left, Solve.apply), out)
+    return _solve("linalg.solve", A, B, left, Solve.apply)
 
 
 def solve_upper_or_lower(T, B, upper, left=True):
@@ -400,11 +399,11 @@ def _cholesky_message(xp, a):
     )
 
 
-def cholesky(A, *, upper=False, out=None):
+def cholesky(A, *, upper=False):
     """Same as torch.linalg.cholesky: L with A = L L^T (or U = L^T with upper=True)."""
     _check_matrix("linalg.cholesky", A)
     L = Cholesky.apply(A)
-    return write_out("cholesky", _mT(L) if upper else L, out)
+    return _mT(L) if upper else L
 
 
 # --- QR ---
@@ -531,9 +530,9 @@ def eigh(A, UPLO="L"):
     return EighResult(*Eigh.apply(A, UPLO))
 
 
-def eigvalsh(A, UPLO="L", *, out=None):
+def eigvalsh(A, UPLO="L"):
     """Same as torch.linalg.eigvalsh: the eigenvalues of a symmetric matrix, ascending."""
-    return write_out("eigvalsh", eigh(A, UPLO).eigenvalues, out)
+    return eigh(A, UPLO).eigenvalues
 
 
 # --- singular value decomposition ---
@@ -592,10 +591,10 @@ def linalg_svd(A, full_matrices=True, *, driver=None):
     return SvdResult(*Svd.apply(A, full_matrices))
 
 
-def svdvals(A, *, driver=None, out=None):
+def svdvals(A, *, driver=None):
     """Same as torch.linalg.svdvals: the singular values, descending."""
     _check_matrix("linalg.svdvals", A, square=False)
-    return write_out("svdvals", Svd.apply(A, False)[1], out)
+    return Svd.apply(A, False)[1]
 
 
 def svd(input, some=True, compute_uv=True):
@@ -667,10 +666,10 @@ class Pinv(Primitive):
         return first + second + third, None, None, None
 
 
-def pinv(A, *, atol=None, rtol=None, hermitian=False, out=None):
+def pinv(A, *, atol=None, rtol=None, hermitian=False):
     """Same as torch.linalg.pinv: singular values at or below max(atol, rtol * largest) drop."""
     _check_matrix("linalg.pinv", A, square=hermitian)
-    return write_out("pinv", Pinv.apply(A, _number(atol), _number(rtol), hermitian), out)
+    return Pinv.apply(A, _number(atol), _number(rtol), hermitian)
 
 
 def _number(x):
@@ -690,9 +689,9 @@ register(
 register("logdet", lambda lib, a: lib.logdet(_shifted(lib, a)), SQUARE)(logdet)
 
 
-def cholesky_old(input, upper=False, *, out=None):
+def cholesky_old(input, upper=False):
     """Same as torch.cholesky (the old spelling of torch.linalg.cholesky)."""
-    return cholesky(input, upper=upper, out=out)
+    return cholesky(input, upper=upper)
 
 
 __all__ = ["det", "logdet", "qr", "svd"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from ember import _backend
 from ember._dtype import promote_types
 from ember._tensor import Tensor
-from ember.ops._out import write_out
 from ember.ops._primitive import Primitive, _share_storage
 from ember.ops._shapes import normalize_dim
 from ember.ops._table import S, register
@@ -115,7 +114,7 @@ def _tensor_list(tensors, op):
     return tensors
 
 
-def cat(tensors, dim=0, *, out=None):
+def cat(tensors, dim=0):
     """Same as torch.cat: inputs promoted to a common dtype; 1-D empty tensors are skipped."""
     tensors = _tensor_list(tensors, "cat")
     if not tensors:
@@ -147,10 +146,10 @@ def cat(tensors, dim=0, *, out=None):
     else:
         d = normalize_dim(dim, 1, "cat")
     arrays = [t if t._data.dtype == dtype.np else cast(t, dtype) for t in tensors]
-    return write_out("cat", Cat.apply(*arrays, dim=d), out)
+    return Cat.apply(*arrays, dim=d)
 
 
-def stack(tensors, dim=0, *, out=None):
+def stack(tensors, dim=0):
     """Same as torch.stack: join equal-shaped tensors along a new dim."""
     tensors = _tensor_list(tensors, "stack")
     if not tensors:
@@ -163,7 +162,7 @@ def stack(tensors, dim=0, *, out=None):
                 f"and {list(t._data.shape)} at entry {i}"
             )
     d = normalize_dim(dim, len(shape) + 1, "stack")
-    return cat([unsqueeze(t, d) for t in tensors], d, out=out)
+    return cat([unsqueeze(t, d) for t in tensors], d)
 
 
 def _nonempty(tensors, op):
@@ -173,28 +172,28 @@ def _nonempty(tensors, op):
     return tensors
 
 
-def hstack(tensors, *, out=None):
+def hstack(tensors):
     """Same as torch.hstack: cat along dim 1 (dim 0 for 1-D inputs)."""
     tensors = [atleast_1d(t) for t in _nonempty(tensors, "hstack")]
     dim = 0 if all(t._data.ndim == 1 for t in tensors) else 1
-    return cat(tensors, dim, out=out)
+    return cat(tensors, dim)
 
 
-def vstack(tensors, *, out=None):
+def vstack(tensors):
     """Same as torch.vstack: cat along dim 0 after making every input at least 2-D."""
-    return cat([atleast_2d(t) for t in _nonempty(tensors, "vstack")], 0, out=out)
+    return cat([atleast_2d(t) for t in _nonempty(tensors, "vstack")], 0)
 
 
-def dstack(tensors, *, out=None):
+def dstack(tensors):
     """Same as torch.dstack: cat along dim 2 after making every input at least 3-D."""
-    return cat([atleast_3d(t) for t in _nonempty(tensors, "dstack")], 2, out=out)
+    return cat([atleast_3d(t) for t in _nonempty(tensors, "dstack")], 2)
 
 
-def column_stack(tensors, *, out=None):
+def column_stack(tensors):
     """Same as torch.column_stack: 0-D and 1-D inputs become columns, then cat along dim 1."""
     tensors = _nonempty(tensors, "column_stack")
     columns = [reshape(t, (t.numel(), 1)) if t._data.ndim <= 1 else t for t in tensors]
-    return cat(columns, 1, out=out)
+    return cat(columns, 1)
 
 
 def split(tensor, split_size_or_sections, dim=0):

@@ -9,7 +9,6 @@ import math
 from ember._backend import array_module
 from ember._dtype import result_type
 from ember._tensor import Tensor
-from ember.ops._out import write_out
 from ember.ops._primitive import Primitive, raise_not_tensor
 from ember.ops._shapes import broadcast_shapes, normalize_dim
 from ember.ops._table import S, register
@@ -144,7 +143,7 @@ def _check_all_same_dtype(op, *tensors):
 
 
 # --- vector and matrix products: composites over mm/matmul ---
-def dot(input, other, *, out=None):
+def dot(input, other):
     """Same as torch.dot: the inner product of two 1-D tensors."""
     if input._data.ndim != 1 or other._data.ndim != 1:
         raise RuntimeError(
@@ -161,28 +160,28 @@ def dot(input, other, *, out=None):
             "dot : expected both vectors to have same dtype, but found "
             f"{type_word(input)} and {type_word(other)}"
         )
-    return write_out("dot", Matmul.apply(input, other), out)
+    return Matmul.apply(input, other)
 
 
-def vdot(input, other, *, out=None):
+def vdot(input, other):
     """Same as torch.vdot (ember has no complex dtypes, so this is dot)."""
-    return dot(input, other, out=out)
+    return dot(input, other)
 
 
-def outer(input, vec2, *, out=None):
+def outer(input, vec2):
     """Same as torch.outer: input[i] * vec2[j]."""
     for name, t in (("self", input), ("vec2", vec2)):
         if t._data.ndim != 1:
             raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {t._data.ndim}-D")
-    return write_out("outer", input.reshape(-1, 1) * vec2.reshape(1, -1), out)
+    return input.reshape(-1, 1) * vec2.reshape(1, -1)
 
 
-def ger(input, vec2, *, out=None):
+def ger(input, vec2):
     """Same as torch.ger (an old name of outer)."""
-    return outer(input, vec2, out=out)
+    return outer(input, vec2)
 
 
-def mv(input, vec, *, out=None):
+def mv(input, vec):
     """Same as torch.mv: matrix times vector."""
     _check_ndim("mv", "mat", input, 2)
     _check_ndim("mv", "vec", vec, 1)
@@ -190,10 +189,10 @@ def mv(input, vec, *, out=None):
     if k != m:
         raise RuntimeError(f"mv: size mismatch, got input ({n}), mat ({n}x{k}), vec ({m})")
     _check_same_dtype("mv", input, vec)
-    return write_out("mv", Matmul.apply(input, vec), out)
+    return Matmul.apply(input, vec)
 
 
-def bmm(input, mat2, *, out=None):
+def bmm(input, mat2):
     """Same as torch.bmm: a batch of matrix products, no broadcasting."""
     if input._data.ndim != 3:
         raise RuntimeError("bmm: batch1 must be a 3D tensor")
@@ -206,7 +205,7 @@ def bmm(input, mat2, *, out=None):
             f"got: [{b2}, {k2}]."
         )
     _check_same_dtype("bmm", input, mat2)
-    return write_out("bmm", Matmul.apply(input, mat2), out)
+    return Matmul.apply(input, mat2)
 
 
 def _scaled_sum(op, input, product, beta, alpha):
@@ -224,38 +223,34 @@ def _scaled_sum(op, input, product, beta, alpha):
     return product + (input if beta == 1 else input * beta)
 
 
-def addmm(input, mat1, mat2, *, beta=1, alpha=1, out=None):
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
     """Same as torch.addmm: beta * input + alpha * (mat1 @ mat2)."""
-    return write_out("addmm", _scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha), out)
+    return _scaled_sum("addmm", input, mm(mat1, mat2), beta, alpha)
 
 
-def addmv(input, mat, vec, *, beta=1, alpha=1, out=None):
+def addmv(input, mat, vec, *, beta=1, alpha=1):
     """Same as torch.addmv: beta * input + alpha * (mat @ vec)."""
-    return write_out("addmv", _scaled_sum("addmv", input, mv(mat, vec), beta, alpha), out)
+    return _scaled_sum("addmv", input, mv(mat, vec), beta, alpha)
 
 
-def addr(input, vec1, vec2, *, beta=1, alpha=1, out=None):
+def addr(input, vec1, vec2, *, beta=1, alpha=1):
     """Same as torch.addr: beta * input + alpha * outer(vec1, vec2); unlike addmm it
     promotes mixed dtypes, as PyTorch's addr does."""
     product = outer(vec1, vec2)
     if isinstance(input, Tensor) and input._data.dtype != product._data.dtype:
         dtype = result_type(input, product)
         input, product = input.to(dtype), product.to(dtype)
-    return write_out("addr", _scaled_sum("addr", input, product, beta, alpha), out)
+    return _scaled_sum("addr", input, product, beta, alpha)
 
 
-def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """Same as torch.baddbmm: beta * input + alpha * bmm(batch1, batch2)."""
-    return write_out(
-        "baddbmm", _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha), out
-    )
+    return _scaled_sum("baddbmm", input, bmm(batch1, batch2), beta, alpha)
 
 
-def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """Same as torch.addbmm: beta * input + alpha * (the sum over the batch of batch1 @ batch2)."""
-    return write_out(
-        "addbmm", _scaled_sum("addbmm", input, bmm(batch1, batch2).sum(0), beta, alpha), out
-    )
+    return _scaled_sum("addbmm", input, bmm(batch1, batch2).sum(0), beta, alpha)
 
 
 def _inplace_product(name, fn):
@@ -272,7 +267,7 @@ def _inplace_product(name, fn):
 
 
 # --- contractions ---
-def tensordot(a, b, dims=2, out=None):
+def tensordot(a, b, dims=2):
     """Same as torch.tensordot: contract dims of a with dims of b (an int, or two lists)."""
     if isinstance(dims, Tensor):
         dims = dims.tolist()
@@ -310,10 +305,10 @@ def tensordot(a, b, dims=2, out=None):
     left = a.permute(*free_a, *dims_a).reshape(rows, size)
     right = b.permute(*dims_b, *free_b).reshape(size, cols)
     shape = tuple(a.shape[d] for d in free_a) + tuple(b.shape[d] for d in free_b)
-    return write_out("tensordot", Mm.apply(left, right).reshape(shape), out)
+    return Mm.apply(left, right).reshape(shape)
 
 
-def kron(input, other, *, out=None):
+def kron(input, other):
     """Same as torch.kron: the Kronecker product (any number of dims)."""
     ndim = max(input._data.ndim, other._data.ndim)
     a_shape = (1,) * (ndim - input._data.ndim) + input.shape
@@ -321,10 +316,10 @@ def kron(input, other, *, out=None):
     # interleave: a's dims at even positions, b's at odd ones, then merge each pair
     a = input.reshape(tuple(s for n in a_shape for s in (n, 1)))
     b = other.reshape(tuple(s for n in b_shape for s in (1, n)))
-    return write_out("kron", (a * b).reshape(tuple(x * y for x, y in zip(a_shape, b_shape))), out)
+    return (a * b).reshape(tuple(x * y for x, y in zip(a_shape, b_shape)))
 
 
-def multi_dot(tensors, *, out=None):
+def multi_dot(tensors):
     """Same as torch.linalg.multi_dot: a chain of matrix products in the cheapest order."""
     tensors = list(tensors)
     n = len(tensors)
@@ -361,7 +356,7 @@ def multi_dot(tensors, *, out=None):
         result = result.squeeze(0)
     if last_vec:
         result = result.squeeze(-1)
-    return write_out("multi_dot", result, out)
+    return result
 
 
 def _chain_order(sizes):

@@ -8,7 +8,6 @@ import warnings
 
 from ember._backend import array_module, to_device
 from ember._tensor import Tensor
-from ember.ops._out import write_out
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import broadcast_shapes, keepdim_shape, normalize_dim, normalize_dims
 from ember.ops._table import S, register
@@ -124,12 +123,12 @@ def diag_embed(input, offset=0, dim1=-2, dim2=-1):
     return DiagonalScatter.apply(input, tuple(shape), offset, d1, d2)
 
 
-def diag(input, diagonal=0, *, out=None):
+def diag(input, diagonal=0):
     """Same as torch.diag: a vector to a diagonal matrix, or a matrix's diagonal (a copy)."""
     if input._data.ndim == 1:
-        return write_out("diag", diag_embed(input, diagonal, 0, 1), out)
+        return diag_embed(input, diagonal, 0, 1)
     if input._data.ndim == 2:
-        return write_out("diag", Diagonal.apply(input, diagonal, 0, 1).clone(), out)
+        return Diagonal.apply(input, diagonal, 0, 1).clone()
     raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {input._data.ndim}D")
 
 
@@ -152,14 +151,14 @@ def _triangle(input, diagonal, lower, op):
     return where(keep, input, zero)
 
 
-def tril(input, diagonal=0, *, out=None):
+def tril(input, diagonal=0):
     """Same as torch.tril: the lower triangle (on and below `diagonal`), zeros elsewhere."""
-    return write_out("tril", _triangle(input, diagonal, True, "tril"), out)
+    return _triangle(input, diagonal, True, "tril")
 
 
-def triu(input, diagonal=0, *, out=None):
+def triu(input, diagonal=0):
     """Same as torch.triu: the upper triangle (on and above `diagonal`), zeros elsewhere."""
-    return write_out("triu", _triangle(input, diagonal, False, "triu"), out)
+    return _triangle(input, diagonal, False, "triu")
 
 
 def tril_(self, diagonal=0):
@@ -177,7 +176,7 @@ def triu_(self, diagonal=0):
 
 
 # --- cross product ---
-def linalg_cross(input, other, *, dim=-1, out=None):
+def linalg_cross(input, other, *, dim=-1):
     """Same as torch.linalg.cross: the 3-vector cross product along dim (broadcasting)."""
     if input._data.ndim != other._data.ndim:
         raise RuntimeError("linalg.cross: inputs must have the same number of dimensions.")
@@ -192,10 +191,10 @@ def linalg_cross(input, other, *, dim=-1, out=None):
     a, b = input.expand(shape), other.expand(shape)
     lead = (slice(None),) * d
     yzx, zxy = lead + ([1, 2, 0],), lead + ([2, 0, 1],)
-    return write_out("linalg_cross", a[yzx] * b[zxy] - a[zxy] * b[yzx], out)
+    return a[yzx] * b[zxy] - a[zxy] * b[yzx]
 
 
-def cross(input, other, dim=None, *, out=None):
+def cross(input, other, dim=None):
     """Same as torch.cross (dim=None picks the first dim of size 3, with PyTorch's warning)."""
     if dim is None:
         warnings.warn(
@@ -207,7 +206,7 @@ def cross(input, other, dim=None, *, out=None):
         )
         shape = broadcast_shapes(input.shape, other.shape, op="cross")
         dim = next((i for i, n in enumerate(shape) if n == 3), -1)
-    return linalg_cross(input, other, dim=dim, out=out)
+    return linalg_cross(input, other, dim=dim)
 
 
 # --- vector norms ---
@@ -275,7 +274,7 @@ class VectorNorm(Primitive):
         return scale * x.sign() * x.abs() ** (p - 1), None, None, None
 
 
-def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     """Same as torch.linalg.vector_norm."""
     if dtype is not None:
         x = x.to(dtype)
@@ -300,10 +299,10 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
             f"linalg.vector_norm cannot compute the {ord} norm on {where} the operation does "
             "not have an identity"
         )
-    return write_out("vector_norm", VectorNorm.apply(x, float(ord), dims, keepdim), out)
+    return VectorNorm.apply(x, float(ord), dims, keepdim)
 
 
-def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None):
     """Same as torch.linalg.matrix_norm: 'fro', 'nuc', 2, -2, 1, -1, inf or -inf."""
     if dtype is not None:
         A = A.to(dtype)
@@ -317,7 +316,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
     if d0 == d1:
         raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({d0}, {d1})")
     if ord == "fro":
-        return write_out("matrix_norm", vector_norm(A, 2, (d0, d1), keepdim), out)
+        return vector_norm(A, 2, (d0, d1), keepdim)
     if ord == "nuc" or ord in (2, -2):
         rest = [d for d in range(A._data.ndim) if d not in (d0, d1)]
         s = svdvals(A.permute(*rest, d0, d1))
@@ -327,7 +326,7 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
         if keepdim:
             for d in sorted((d0, d1)):
                 result = result.unsqueeze(d)
-        return write_out("matrix_norm", result, out)
+        return result
     if ord in (1, -1, math.inf, -math.inf):
         # 1: the largest column sum of |A|; inf: the largest row sum
         summed, reduced = (d0, d1) if ord in (1, -1) else (d1, d0)
@@ -338,17 +337,17 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
             result = sums.amax(reduced, keepdim=True)
         else:
             result = sums.amin(reduced, keepdim=True)
-        return write_out("matrix_norm", result if keepdim else result.squeeze((d0, d1)), out)
+        return result if keepdim else result.squeeze((d0, d1))
     raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
 
 
-def linalg_norm(A, ord=None, dim=None, keepdim=False, *, out=None, dtype=None):
+def linalg_norm(A, ord=None, dim=None, keepdim=False, *, dtype=None):
     """Same as torch.linalg.norm: a vector norm over one dim, a matrix norm over two."""
     if isinstance(dim, int):
         dim = (dim,)
     if dim is None:
         if ord is None:
-            return write_out("linalg_norm", vector_norm(A, 2, None, keepdim, dtype=dtype), out)
+            return vector_norm(A, 2, None, keepdim, dtype=dtype)
         if A._data.ndim not in (1, 2):
             raise RuntimeError(
                 "linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. "
@@ -358,28 +357,24 @@ def linalg_norm(A, ord=None, dim=None, keepdim=False, *, out=None, dtype=None):
     if len(dim) == 1:
         if isinstance(ord, str):
             raise RuntimeError(f"linalg.vector_norm: ord must be a number, but got {ord!r}")
-        return write_out(
-            "linalg_norm", vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype), out
-        )
+        return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
     if len(dim) == 2:
-        return matrix_norm(A, "fro" if ord is None else ord, dim, keepdim, dtype=dtype, out=out)
+        return matrix_norm(A, "fro" if ord is None else ord, dim, keepdim, dtype=dtype)
     raise RuntimeError(
         f"linalg.norm: If dim is specified, it must be of length 1 or 2. Got {list(dim)}"
     )
 
 
-def norm(input, p="fro", dim=None, keepdim=False, out=None, dtype=None):
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """Same as torch.norm: p 'fro' or a number is a vector norm over dim; 'nuc' a matrix norm."""
     if isinstance(dim, int):
         dim = (dim,)
     if isinstance(p, str):
         if p == "fro" and (dim is None or len(dim) <= 2):
-            return write_out("norm", vector_norm(input, 2, dim, keepdim, dtype=dtype), out)
+            return vector_norm(input, 2, dim, keepdim, dtype=dtype)
         dim = tuple(range(input._data.ndim)) if dim is None else dim
-        return matrix_norm(input, p, dim, keepdim, dtype=dtype, out=out)
-    return write_out(
-        "norm", vector_norm(input, 2.0 if p is None else p, dim, keepdim, dtype=dtype), out
-    )
+        return matrix_norm(input, p, dim, keepdim, dtype=dtype)
+    return vector_norm(input, 2.0 if p is None else p, dim, keepdim, dtype=dtype)
 
 
 MATRIX_NORM_SAMPLES = (
@@ -424,7 +419,7 @@ register(
 
 
 # --- composite solvers ---
-def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False):
     """Same as torch.linalg.solve_triangular (only A's triangle is read, and differentiated)."""
     _check_matrix("linalg.solve_triangular", A)
     if isinstance(B, Tensor) and B._data.dtype != A._data.dtype:
@@ -433,19 +428,19 @@ def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
     if unitriangular:
         n = A.shape[-1]
         T = T - diag_embed(diagonal(T, 0, -2, -1)) + eye(n, dtype=A.dtype, device=A.device)
-    return write_out("solve_triangular", solve_upper_or_lower(T, B, upper, left), out)
+    return solve_upper_or_lower(T, B, upper, left)
 
 
-def cholesky_solve(B, L, upper=False, *, out=None):
+def cholesky_solve(B, L, upper=False):
     """Same as torch.cholesky_solve: X with (L L^T) X = B, given the Cholesky factor L."""
     L = _mT(L) if upper else L
-    return write_out("cholesky_solve", solve(L @ _mT(L), B), out)
+    return solve(L @ _mT(L), B)
 
 
-def cholesky_inverse(L, upper=False, *, out=None):
+def cholesky_inverse(L, upper=False):
     """Same as torch.cholesky_inverse: the inverse of L L^T, given the Cholesky factor L."""
     L = _mT(L) if upper else L
-    return write_out("cholesky_inverse", inv(L @ _mT(L)), out)
+    return inv(L @ _mT(L))
 
 
 def pinverse(input, rcond=1e-15):
@@ -453,7 +448,7 @@ def pinverse(input, rcond=1e-15):
     return pinv(input, rtol=rcond)
 
 
-def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, out=None):
+def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
     """Same as torch.linalg.matrix_rank (an int64 tensor)."""
     _check_matrix("linalg.matrix_rank", A, square=hermitian)
     a = A._data
@@ -463,7 +458,7 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, out=None):
     top = s.max(axis=-1, keepdims=True) if s.shape[-1] else xp.zeros(s.shape[:-1] + (1,))
     rank = (s > xp.maximum(atol, rtol * top)).sum(axis=-1)
     rank = to_device(xp.asarray(rank, dtype="int64"), A.device)
-    return write_out("matrix_rank", Tensor._make(rank), out)
+    return Tensor._make(rank)
 
 
 _DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
@@ -510,14 +505,14 @@ def lstsq(A, B, rcond=None, *, driver=None):
 
 
 # --- powers ---
-def matrix_power(A, n, *, out=None):
+def matrix_power(A, n):
     """Same as torch.linalg.matrix_power: A^n by repeated squaring (n < 0 inverts first)."""
     _check_matrix("linalg.matrix_power", A)
     if not isinstance(n, int):
         raise TypeError(f"matrix_power(): argument 'n' must be int, not {type(n).__name__}")
     if n == 0:
         identity = eye(A.shape[-1], dtype=A.dtype, device=A.device)
-        return write_out("matrix_power", identity.expand(A.shape).clone(), out)
+        return identity.expand(A.shape).clone()
     base = inv(A) if n < 0 else A
     n = builtins.abs(n)
     result = None
@@ -527,7 +522,7 @@ def matrix_power(A, n, *, out=None):
         n >>= 1
         if n:
             base = base @ base
-    return write_out("matrix_power", result, out)
+    return result
 
 
 register(

@@ -7,7 +7,6 @@ import math
 from ember import _backend
 from ember._dtype import get_default_dtype, result_type
 from ember._tensor import Tensor
-from ember.ops._out import write_out
 from ember.ops._primitive import Primitive, unary
 from ember.ops._table import BINARY, UNARY, S, register
 from ember.ops.convert import cast
@@ -162,15 +161,15 @@ class Pow(Primitive):
         return ga, gb
 
 
-def add(input, other, *, alpha=1, out=None):
+def add(input, other, *, alpha=1):
     """Same as torch.add: input + alpha * other."""
     if alpha != 1:
         other = mul(other, alpha)
     a, b = operands(input, other, "add")
-    return Add.apply(a, b) if out is None else write_out("add", Add.apply(a, b), out)
+    return Add.apply(a, b)
 
 
-def sub(input, other, *, alpha=1, out=None):
+def sub(input, other, *, alpha=1):
     """Same as torch.sub: input - alpha * other."""
     if alpha != 1:
         other = mul(other, alpha)
@@ -180,7 +179,7 @@ def sub(input, other, *, alpha=1, out=None):
             "trying to invert a mask, use the `~` or `logical_not()` operator instead."
         )
     a, b = operands(input, other, "sub")
-    return Sub.apply(a, b) if out is None else write_out("sub", Sub.apply(a, b), out)
+    return Sub.apply(a, b)
 
 
 def _is_bool(x):
@@ -192,26 +191,26 @@ def rsub(input, other, *, alpha=1):
     return sub(other, input, alpha=alpha)
 
 
-def mul(input, other, *, out=None):
+def mul(input, other):
     """Same as torch.mul."""
     a, b = operands(input, other, "mul")
-    return Mul.apply(a, b) if out is None else write_out("mul", Mul.apply(a, b), out)
+    return Mul.apply(a, b)
 
 
-def div(input, other, *, rounding_mode=None, out=None):
+def div(input, other, *, rounding_mode=None):
     """Same as torch.div (true division; rounding_mode 'trunc' or 'floor' gives no gradient)."""
     if rounding_mode is not None:
         from ember.ops.rounding import rounded_div
 
-        return write_out("div", rounded_div(input, other, rounding_mode), out)
+        return rounded_div(input, other, rounding_mode)
     a, b = operands(input, other, "div", floating=True)
-    return write_out("div", Div.apply(a, b), out)
+    return Div.apply(a, b)
 
 
-def pow(input, exponent, *, out=None):  # noqa: A001
+def pow(input, exponent):  # noqa: A001
     """Same as torch.pow (tensor or number base and exponent)."""
     a, b = operands(input, exponent, "pow")
-    return write_out("pow", Pow.apply(a, b), out)
+    return Pow.apply(a, b)
 
 
 # --- one-input functions: forward on arrays, derivative in ember ops ---
@@ -357,17 +356,17 @@ class Clamp(Primitive):
         return where(mask, grad, 0.0), None, None
 
 
-def clamp(input, min=None, max=None, *, out=None):  # noqa: A002
+def clamp(input, min=None, max=None):  # noqa: A002
     """Same as torch.clamp with number bounds (tensor bounds: use maximum/minimum)."""
     if min is None and max is None:
         raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         from ember.ops.pointwise_extra import clamp_tensor
 
-        return write_out("clamp", clamp_tensor(input, min, max), out)
+        return clamp_tensor(input, min, max)
     if input._data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
         input = cast(input, get_default_dtype())
-    return write_out("clamp", Clamp.apply(input, min, max), out)
+    return Clamp.apply(input, min, max)
 
 
 clip = clamp
@@ -394,7 +393,7 @@ class Where(Primitive):
         return None, gx, gy
 
 
-def where(condition, input=None, other=None, *, out=None):
+def where(condition, input=None, other=None):
     """Same as torch.where: pick from input where condition holds, else from other."""
     if input is None and other is None:
         from ember.ops.scatter import nonzero
@@ -406,7 +405,7 @@ def where(condition, input=None, other=None, *, out=None):
             f"{getattr(condition, 'dtype', type(condition).__name__)}"
         )
     x, y = operands(input, other, "where")
-    return write_out("where", Where.apply(condition, x, y), out)
+    return Where.apply(condition, x, y)
 
 
 __all__ = [

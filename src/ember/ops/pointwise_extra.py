@@ -13,7 +13,6 @@ from ember import _backend
 from ember._backend import array_module
 from ember._dtype import get_default_dtype, result_type
 from ember._tensor import Tensor
-from ember.ops._out import write_out
 from ember.ops._primitive import Primitive, unary
 from ember.ops._table import BINARY, UNARY, S, register
 from ember.ops.convert import cast
@@ -179,8 +178,8 @@ def erfinv_array(xp, y):
 def _float_unary(name, forward, derivative, **spec):
     op = unary(name, forward, derivative, **spec)
 
-    def fn(input, *, out=None):
-        return write_out(name, op(floating(input, name)), out)
+    def fn(input):
+        return op(floating(input, name))
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Same as torch.{name}."
@@ -267,9 +266,9 @@ erfinv = _float_unary(
 
 
 @register("square", lambda lib, x: lib.square(x), (S((3, 4)), S(())))
-def square(input, *, out=None):
+def square(input):
     """Same as torch.square (integer tensors stay integer)."""
-    return write_out("square", pow(input, 2), out)
+    return pow(input, 2)
 
 
 # --- two-input math ---
@@ -316,32 +315,32 @@ class Minimum(_Extremum):
         return a > b
 
 
-def maximum(input, other, *, out=None):
+def maximum(input, other):
     """Same as torch.maximum (also takes a number for other)."""
     a, b = operands(input, other, "maximum")
-    return write_out("maximum", Maximum.apply(a, b), out)
+    return Maximum.apply(a, b)
 
 
-def minimum(input, other, *, out=None):
+def minimum(input, other):
     """Same as torch.minimum (also takes a number for other)."""
     a, b = operands(input, other, "minimum")
-    return write_out("minimum", Minimum.apply(a, b), out)
+    return Minimum.apply(a, b)
 
 
 @register("fmax", lambda lib, a, b: lib.fmax(a, b), BINARY)
-def fmax(input, other, *, out=None):
+def fmax(input, other):
     """Same as torch.fmax: the larger value, ignoring NaN; ties give input the gradient."""
     a, b = _tensors(*operands(input, other, "fmax"))
     keep_a = (a >= b) | isnan(b)
-    return write_out("fmax", where(keep_a, a, b), out)
+    return where(keep_a, a, b)
 
 
 @register("fmin", lambda lib, a, b: lib.fmin(a, b), BINARY)
-def fmin(input, other, *, out=None):
+def fmin(input, other):
     """Same as torch.fmin: the smaller value, ignoring NaN; ties give input the gradient."""
     a, b = _tensors(*operands(input, other, "fmin"))
     keep_a = (a <= b) | isnan(b)
-    return write_out("fmin", where(keep_a, a, b), out)
+    return where(keep_a, a, b)
 
 
 @register(
@@ -419,10 +418,10 @@ class Atan2(Primitive):
         return (scale * b if needs[0] else None), (-scale * a if needs[1] else None)
 
 
-def atan2(input, other, *, out=None):
+def atan2(input, other):
     """Same as torch.atan2 (the angle of the point (other, input))."""
     a, b = operands(input, other, "atan2", floating=True)
-    return write_out("atan2", Atan2.apply(a, b), out)
+    return Atan2.apply(a, b)
 
 
 @register("hypot", lambda lib, a, b: lib.hypot(a, b), BINARY)
@@ -443,10 +442,10 @@ class Hypot(Primitive):
         return (scale * a if needs[0] else None), (scale * b if needs[1] else None)
 
 
-def hypot(input, other, *, out=None):
+def hypot(input, other):
     """Same as torch.hypot."""
     a, b = operands(input, other, "hypot", floating=True)
-    return write_out("hypot", Hypot.apply(a, b), out)
+    return Hypot.apply(a, b)
 
 
 @register(
@@ -479,10 +478,10 @@ class Xlogy(Primitive):
         return gx, gy
 
 
-def xlogy(input, other, *, out=None):
+def xlogy(input, other):
     """Same as torch.xlogy: input * log(other), and 0 where input == 0 (unless other is NaN)."""
     x, y = _tensors(*operands(input, other, "xlogy", floating=True))
-    return write_out("xlogy", Xlogy.apply(x, y), out)
+    return Xlogy.apply(x, y)
 
 
 _LERP_SAMPLES = (
@@ -501,11 +500,11 @@ def _check_broadcast(op, *operands):
 
 @register("lerp", lambda lib, a, b, w: lib.lerp(a, b, w), _LERP_SAMPLES)
 @register("lerp_scalar", lambda lib, a, b: a.lerp(b, 0.3), BINARY)
-def lerp(input, end, weight, *, out=None):
+def lerp(input, end, weight):
     """Same as torch.lerp: input + weight * (end - input)."""
     a, b = operands(input, end, "lerp")
     _check_broadcast("lerp", a, b, weight)
-    return write_out("lerp", a + weight * (b - a), out)
+    return a + weight * (b - a)
 
 
 def _same_dtype(*tensors):
@@ -535,13 +534,13 @@ class Addcmul(Primitive):
         return grad, g1, g2, None
 
 
-def addcmul(input, tensor1, tensor2, *, value=1, out=None):
+def addcmul(input, tensor1, tensor2, *, value=1):
     """Same as torch.addcmul: input + value * tensor1 * tensor2."""
     _check_broadcast("addcmul", input, tensor1, tensor2)
     if not all(isinstance(t, Tensor) for t in (input, tensor1, tensor2)):
         prod = tensor1 * tensor2
-        return write_out("addcmul", input + (prod if value == 1 else value * prod), out)
-    return write_out("addcmul", Addcmul.apply(*_same_dtype(input, tensor1, tensor2), value), out)
+        return input + (prod if value == 1 else value * prod)
+    return Addcmul.apply(*_same_dtype(input, tensor1, tensor2), value)
 
 
 @register(
@@ -569,7 +568,7 @@ class Addcdiv(Primitive):
         return grad, g1, g2, None
 
 
-def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
+def addcdiv(input, tensor1, tensor2, *, value=1):
     """Same as torch.addcdiv: input + value * tensor1 / tensor2."""
     _check_broadcast("addcdiv", input, tensor1, tensor2)
     if tensor1._data.dtype.kind != "f" and tensor2._data.dtype.kind != "f":
@@ -583,8 +582,8 @@ def addcdiv(input, tensor1, tensor2, *, value=1, out=None):
         )
     if not isinstance(input, Tensor):
         quotient = tensor1 / tensor2
-        return write_out("addcdiv", input + (quotient if value == 1 else value * quotient), out)
-    return write_out("addcdiv", Addcdiv.apply(*_same_dtype(input, tensor1, tensor2), value), out)
+        return input + (quotient if value == 1 else value * quotient)
+    return Addcdiv.apply(*_same_dtype(input, tensor1, tensor2), value)
 
 
 # --- NaN and infinity ---
@@ -609,17 +608,17 @@ isneginf = _classify("isneginf", lambda xp, x: xp.isinf(x) & (x < 0), "zeros")
 
 
 @register("nan_to_num", lambda lib, x: lib.nan_to_num(x, nan=1.0), (S((3, 4)), S(())))
-def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     """Same as torch.nan_to_num: NaN and +-inf replaced; the gradient flows where finite."""
     data = input._data
     if data.dtype.kind != "f":
-        return write_out("nan_to_num", Tensor._make(data.copy()), out)
+        return Tensor._make(data.copy())
     xp = array_module(data)
     replaced = xp.nan_to_num(data, nan=nan, posinf=posinf, neginf=neginf)
     if _backend.is_scalar_result(replaced):
         replaced = _backend.scalar_to_array(replaced, data.__class__)
     replaced = Tensor._make(replaced)
-    return write_out("nan_to_num", where(isfinite(input), input, replaced), out)
+    return where(isfinite(input), input, replaced)
 
 
 __all__ = [

@@ -11,7 +11,6 @@ import warnings
 from ember import _backend, _random
 from ember._dtype import int64, to_dtype
 from ember._tensor import Tensor
-from ember.ops._out import write_out
 from ember.ops._table import S, register
 
 
@@ -110,7 +109,7 @@ def _draw_bernoulli(input, p, generator, op):
     return _on(sample.astype(dtype), input.device)
 
 
-def bernoulli(input, p=None, *, generator=None, out=None):
+def bernoulli(input, p=None, *, generator=None):
     """Same as torch.bernoulli: 0/1 draws with probabilities `input` (or a number p).
 
     The result carries no gradient (PyTorch's is zero).
@@ -119,7 +118,7 @@ def bernoulli(input, p=None, *, generator=None, out=None):
         raise RuntimeError(
             f"\"bernoulli_tensor_cpu_self_\" not implemented for '{input.dtype.name}'"
         )
-    return write_out("bernoulli", _draw_bernoulli(input, p, generator, "bernoulli"), out)
+    return _draw_bernoulli(input, p, generator, "bernoulli")
 
 
 def bernoulli_(self, p=0.5, *, generator=None):
@@ -130,7 +129,7 @@ def bernoulli_(self, p=0.5, *, generator=None):
     return apply_inplace(self, lambda x: sample, (), "bernoulli_")
 
 
-def multinomial(input, num_samples, replacement=False, *, generator=None, out=None):
+def multinomial(input, num_samples, replacement=False, *, generator=None):
     """Same as torch.multinomial: category indices drawn by the (unnormalized) weights in rows."""
     if input._data.ndim not in (1, 2):
         raise RuntimeError("multinomial: prob_dist must be 1 or 2 dim")
@@ -166,7 +165,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None, out=No
     result = result.astype("int64")
     if input._data.ndim == 1:
         result = result[0]
-    return write_out("multinomial", _on(result, input.device), out)
+    return _on(result, input.device)
 
 
 register(

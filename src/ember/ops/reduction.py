@@ -16,7 +16,6 @@ import math
 from ember._backend import array_module
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import _state
-from ember.ops._out import write_out
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import keepdim_shape, normalize_dim, normalize_dims
 from ember.ops._table import S, register
@@ -471,16 +470,16 @@ def _cumprod_grad_quadratic(x, grad, d):
     return g.transpose(d, -1)
 
 
-def cumsum(input, dim, *, dtype=None, out=None):
+def cumsum(input, dim, *, dtype=None):
     """Same as torch.cumsum (integers accumulate in int64)."""
     x = _int_result(input, dtype)
-    return write_out("cumsum", Cumsum.apply(x, normalize_dim(dim, x._data.ndim, "cumsum")), out)
+    return Cumsum.apply(x, normalize_dim(dim, x._data.ndim, "cumsum"))
 
 
-def cumprod(input, dim, *, dtype=None, out=None):
+def cumprod(input, dim, *, dtype=None):
     """Same as torch.cumprod (integers accumulate in int64)."""
     x = _int_result(input, dtype)
-    return write_out("cumprod", Cumprod.apply(x, normalize_dim(dim, x._data.ndim, "cumprod")), out)
+    return Cumprod.apply(x, normalize_dim(dim, x._data.ndim, "cumprod"))
 
 
 def _cumulative_(fn, name):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from ember._backend import array_module
 from ember._tensor import Tensor
-from ember.ops._out import write_out
 from ember.ops._primitive import Primitive, unary
 from ember.ops._table import BINARY, UNARY, S, register
 from ember.ops.pointwise import operands
@@ -25,10 +24,10 @@ _INTEGERS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 def _rounding(name, forward):
     op = unary(name, forward, _zeros, avoid=_INTEGERS)
 
-    def fn(input, *, out=None):
+    def fn(input):
         if input._data.dtype.kind != "f":  # integers are already whole
-            return write_out(name, Tensor._make(input._data.copy()), out)
-        return write_out(name, op(input), out)
+            return Tensor._make(input._data.copy())
+        return op(input)
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Same as torch.{name} (zero gradient, as PyTorch)."
@@ -59,25 +58,25 @@ class Round(Primitive):
         return grad.new_zeros(grad.shape), None
 
 
-def round(input, *, decimals=0, out=None):  # noqa: A001
+def round(input, *, decimals=0):  # noqa: A001
     """Same as torch.round: half to even, with optional decimals (zero gradient)."""
     if input._data.dtype.kind != "f":
         if decimals != 0:
             raise NotImplementedError(
                 f"\"round_cpu\" not implemented for '{input.dtype.name.capitalize()}'"
             )
-        return write_out("round", Tensor._make(input._data.copy()), out)
-    return write_out("round", Round.apply(input, decimals), out)
+        return Tensor._make(input._data.copy())
+    return Round.apply(input, decimals)
 
 
 @register("frac", lambda lib, x: lib.frac(x), UNARY, avoid=_INTEGERS)
-def frac(input, *, out=None):
+def frac(input):
     """Same as torch.frac: input - trunc(input), with the sign of input."""
     if input._data.dtype.kind != "f":
         raise NotImplementedError(
             f"\"frac_cpu\" not implemented for '{input.dtype.name.capitalize()}'"
         )
-    return write_out("frac", input - trunc(input), out)
+    return input - trunc(input)
 
 
 # --- rounded division ---
@@ -153,12 +152,12 @@ def _module(a, b):
     return array_module(*(x._data for x in (a, b) if isinstance(x, Tensor)))
 
 
-def floor_divide(input, other, *, out=None):
+def floor_divide(input, other):
     """Same as torch.floor_divide: division rounded down (same as div(rounding_mode='floor')).
 
     PyTorch's floor_divide has no derivative at all; ember's gives zeros, like div's.
     """
-    return write_out("floor_divide", rounded_div(input, other, "floor"), out)
+    return rounded_div(input, other, "floor")
 
 
 class _Modulo(Primitive):
@@ -199,21 +198,21 @@ class Fmod(_Modulo):
     _mode = "trunc"
 
 
-def _modulo(cls, op, input, other, out):
+def _modulo(cls, op, input, other):
     a, b = operands(input, other, op)
     _check_operands(op, a, b)
     with quiet(_module(a, b)):
-        return write_out("_modulo", cls.apply(a, b), out)
+        return cls.apply(a, b)
 
 
-def remainder(input, other, *, out=None):
+def remainder(input, other):
     """Same as torch.remainder: Python's %, with the sign of other."""
-    return _modulo(Remainder, "remainder", input, other, out)
+    return _modulo(Remainder, "remainder", input, other)
 
 
-def fmod(input, other, *, out=None):
+def fmod(input, other):
     """Same as torch.fmod: C's fmod, with the sign of input."""
-    return _modulo(Fmod, "fmod", input, other, out)
+    return _modulo(Fmod, "fmod", input, other)
 
 
 __all__ = [

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from ember import _backend
 from ember._tensor import Tensor
-from ember.ops._out import write_out
 from ember.ops._shapes import normalize_dim
 from ember.ops._table import S, register
 from ember.ops.convert import cast
@@ -117,7 +116,7 @@ def _gather(x, dim, idx, op="gather"):
     return GetItem.apply(x, _along(idx, dim))
 
 
-def gather(input, dim, index, *, sparse_grad=False, out=None):
+def gather(input, dim, index, *, sparse_grad=False):
     """Same as torch.gather: out[i][j] = input[i][index[i][j]] (for dim=1); no negatives."""
     idx = _index_array(index, input, "gather")
     x = _as_1d(input)
@@ -137,7 +136,7 @@ def gather(input, dim, index, *, sparse_grad=False, out=None):
     result = _gather(x, d, idx1)
     if idx.ndim == 0:
         result = reshape(result, ())
-    return write_out("gather", result, out)
+    return result
 
 
 def _scatter_plan(input, dim, index, src, op):
@@ -232,11 +231,11 @@ def scatter_add_(self, dim, index, src):
     return _put_(self, where, values, True, "scatter_add_")
 
 
-def take_along_dim(input, indices, dim=None, *, out=None):
+def take_along_dim(input, indices, dim=None):
     """Same as torch.take_along_dim: gather with broadcasting (negative indices wrap)."""
     idx = _index_array(indices, input, "take_along_dim")
     if dim is None:
-        return write_out("take_along_dim", _gather(reshape(input, (-1,)), 0, idx.reshape(-1)), out)
+        return _gather(reshape(input, (-1,)), 0, idx.reshape(-1))
     ndim = input._data.ndim
     d = normalize_dim(dim, ndim, "take_along_dim")
     if idx.ndim != ndim:
@@ -246,20 +245,14 @@ def take_along_dim(input, indices, dim=None, *, out=None):
             "indices"
         )
     if ndim == 0:
-        return write_out(
-            "take_along_dim",
-            reshape(_gather(_as_1d(input), 0, idx.reshape(1), "take_along_dim"), ()),
-            out,
-        )
+        return reshape(_gather(_as_1d(input), 0, idx.reshape(1), "take_along_dim"), ())
     shape = list(broadcast_shape_of((_with(input.shape, d, 1), _with(idx.shape, d, 1))))
     x = expand(input, _with(shape, d, input.shape[d]))
     xp = _backend.array_module(idx)
     idx = xp.broadcast_to(idx, _with(shape, d, idx.shape[d]))
     n = input._data.shape[d]
     _check_bounds(idx, n, d, "take_along_dim", negative_ok=True)
-    return write_out(
-        "take_along_dim", _gather(x, d, xp.where(idx < 0, idx + n, idx), "take_along_dim"), out
-    )
+    return _gather(x, d, xp.where(idx < 0, idx + n, idx), "take_along_dim")
 
 
 def _with(shape, dim, size):
@@ -277,7 +270,7 @@ def _vector_index(index, input, op, error, message):
     return idx.reshape(-1)
 
 
-def index_select(input, dim, index, *, out=None):
+def index_select(input, dim, index):
     """Same as torch.index_select: the entries at `index` (a vector) along dim."""
     idx = _vector_index(
         index, input, "index_select", IndexError, "index_select(): Index is supposed to be a vector"
@@ -289,7 +282,7 @@ def index_select(input, dim, index, *, out=None):
     result = GetItem.apply(x, (slice(None),) * d + (idx,))
     if input._data.ndim == 0 and result._data.size == 1:
         result = reshape(result, ())
-    return write_out("index_select", result, out)
+    return result
 
 
 def _index_add_plan(input, dim, index, source, alpha, op):
@@ -339,14 +332,12 @@ def _index_add_plan(input, dim, index, source, alpha, op):
     return (slice(None),) * d + (idx,), source
 
 
-def index_add(input, dim, index, source, *, alpha=1, out=None):
+def index_add(input, dim, index, source, *, alpha=1):
     """Same as torch.index_add: input with alpha * source added at `index` along dim."""
     if input._data.ndim == 0:
-        return write_out(
-            "index_add", reshape(index_add(_as_1d(input), dim, index, source, alpha=alpha), ()), out
-        )
+        return reshape(index_add(_as_1d(input), dim, index, source, alpha=alpha), ())
     where, values = _index_add_plan(input, dim, index, source, alpha, "index_add_")
-    return write_out("index_add", _put(input, where, values, True), out)
+    return _put(input, where, values, True)
 
 
 def index_add_(self, dim, index, source, *, alpha=1):
@@ -459,14 +450,14 @@ def masked_fill_(self, mask, value):
     return _put_(self, where, value, False, "masked_fill_")
 
 
-def masked_select(input, mask, *, out=None):
+def masked_select(input, mask):
     """Same as torch.masked_select: the entries where mask is True, as a 1-D tensor."""
     if not isinstance(mask, Tensor) or mask._data.dtype.kind != "b":
         raise RuntimeError("masked_select: expected BoolTensor for mask")
     shape = broadcast_shape_of((mask, input))
     data = _on_device_of(mask._data, mask, input)
     where = _backend.array_module(data).broadcast_to(data, shape)
-    return write_out("masked_select", GetItem.apply(expand(input, shape), (where,)), out)
+    return GetItem.apply(expand(input, shape), (where,))
 
 
 def take(input, index):
@@ -485,7 +476,7 @@ def take(input, index):
     return GetItem.apply(reshape(input, (-1,)), (idx,))
 
 
-def nonzero(input, *, out=None, as_tuple=False):
+def nonzero(input, *, as_tuple=False):
     """Same as torch.nonzero: the indices of nonzero entries, (n, ndim) or one tensor per dim."""
     data = input._data
     xp = _backend.array_module(data)
@@ -493,11 +484,11 @@ def nonzero(input, *, out=None, as_tuple=False):
         hits = int(bool(data))
         if as_tuple:
             return (Tensor._make(xp.zeros(hits, dtype="int64")),)
-        return write_out("nonzero", Tensor._make(xp.zeros((hits, 0), dtype="int64")), out)
+        return Tensor._make(xp.zeros((hits, 0), dtype="int64"))
     coords = [c.astype("int64", copy=False) for c in xp.nonzero(data)]
     if as_tuple:
         return tuple(Tensor._make(c) for c in coords)
-    return write_out("nonzero", Tensor._make(xp.stack(coords, axis=1)), out)
+    return Tensor._make(xp.stack(coords, axis=1))
 
 
 def argwhere(input):

@@ -10,7 +10,6 @@ import math
 
 from ember._backend import array_module
 from ember._tensor import Tensor
-from ember.ops._out import write_out
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import keepdim_shape, normalize_dim
 from ember.ops._table import S, register
@@ -65,9 +64,9 @@ def argsort(input, dim=-1, descending=False, *, stable=False):
 
 
 @register("msort", lambda lib, x: lib.msort(x), (S((3, 4)), S((5,))))
-def msort(input, *, out=None):
+def msort(input):
     """Same as torch.msort: sorted along dim 0."""
-    return write_out("msort", sort(input, 0).values, out)
+    return sort(input, 0).values
 
 
 def _size_along(input, d):

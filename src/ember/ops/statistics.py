@@ -11,7 +11,6 @@ import warnings
 
 from ember._backend import array_module, is_scalar_result, scalar_to_array
 from ember._tensor import Tensor
-from ember.ops._out import write_out
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import keepdim_shape
 from ember.ops._table import S, register
@@ -110,16 +109,16 @@ def _as_dtype(result, dtype, xp):
     return result.astype(dtype, copy=False)
 
 
-def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Same as torch.var (correction=1 by default; unbiased= is the legacy spelling)."""
     variance, _ = _var_mean("var", input, dim, unbiased, keepdim, correction, with_mean=False)
-    return write_out("var", variance, out)
+    return variance
 
 
-def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None, out=None):
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """Same as torch.std (a zero gradient where the std is 0, as PyTorch)."""
     deviation, _ = _var_mean("std", input, dim, unbiased, keepdim, correction, True, False)
-    return write_out("std", deviation, out)
+    return deviation
 
 
 @register("var_mean", lambda lib, x, **kw: lib.var_mean(x, **kw), _VAR_SAMPLES[1:3])
@@ -140,14 +139,14 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     (S((3, 4), dim=1), S((2, 3, 4), dim=(0, 2), keepdim=True), S((3, 4), dim=-1, keepdim=True))
     + (S((), dim=0), S((0, 3), dim=0)),
 )
-def logsumexp(input, dim, keepdim=False, *, out=None):
+def logsumexp(input, dim, keepdim=False):
     """Same as torch.logsumexp, shifted by the max so that no exp overflows."""
     x = floating(input, "logsumexp")
     data = x._data
     dims = _dims(dim, data.ndim, "logsumexp")
     xp = array_module(data)
     if _count(data.shape, dims) == 0:  # the log of an empty sum
-        return write_out("logsumexp", sum(x, dims, keepdim) - math.inf, out)
+        return sum(x, dims, keepdim) - math.inf
     shift = data.max(axis=dims, keepdims=True)
     if is_scalar_result(shift):  # a 0-d input
         shift = scalar_to_array(shift, data.__class__)
@@ -157,7 +156,7 @@ def logsumexp(input, dim, keepdim=False, *, out=None):
         result = log(sum(exp(x - shift), dims, keepdim=True)) + shift
     if not keepdim:
         result = result.reshape(tuple(n for k, n in enumerate(data.shape) if k not in dims))
-    return write_out("logsumexp", result, out)
+    return result
 
 
 def _type_word(t):
@@ -173,7 +172,7 @@ def nansum(input, dim=None, keepdim=False, *, dtype=None):
     return sum(input, dim, keepdim, dtype=dtype)
 
 
-def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None):
+def nanmean(input, dim=None, keepdim=False, *, dtype=None):
     """Same as torch.nanmean: the mean of the non-NaN values."""
     if input._data.dtype.kind != "f":
         raise RuntimeError(
@@ -181,7 +180,7 @@ def nanmean(input, dim=None, keepdim=False, *, dtype=None, out=None):
             f"{_type_word(input)}"
         )
     count = sum(~isnan(input), dim, keepdim)
-    return write_out("nanmean", nansum(input, dim, keepdim, dtype=dtype) / count, out)
+    return nansum(input, dim, keepdim, dtype=dtype) / count
 
 
 register("nansum", lambda lib, x, **kw: x.nansum(**kw), (S((3, 4)), S((3, 4), dim=1)))(nansum)
