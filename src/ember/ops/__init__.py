@@ -20,15 +20,15 @@ FAMILIES = tuple(
     if not info.name.startswith("_")
 )
 
-PUBLIC = {}
+FUNCTIONS = {}  # each family's own functions: what ember's code and Tensor's operators call
+PUBLIC = {}  # the same through the front door: `ember.<name>`
 for _family in FAMILIES:
-    for _name in getattr(_family, "__all__", ()):
-        PUBLIC[_name] = public_function(_name, getattr(_family, _name))
-    for _name, _fn in getattr(_family, "ALIASES", {}).items():
-        PUBLIC[_name] = public_function(_name, _fn)
+    FUNCTIONS.update({name: getattr(_family, name) for name in getattr(_family, "__all__", ())})
+    FUNCTIONS.update(getattr(_family, "ALIASES", {}))
     for _name, _method in getattr(_family, "TENSOR_METHODS", {}).items():
         setattr(Tensor, _name, _method)
-globals().update(PUBLIC)
+PUBLIC.update({name: public_function(name, fn) for name, fn in FUNCTIONS.items()})
+globals().update(FUNCTIONS)
 globals().update({f.__name__.rsplit(".", 1)[1]: f for f in FAMILIES})
 
 from ember.ops.convert import cast, clone, contiguous, to_device  # noqa: E402

@@ -44,8 +44,9 @@ class _UnrecordedCtx:
 
 
 _make = Tensor._make
-_quiet_floats = _backend.quiet_floats
-_restore_floats = _backend.restore_floats
+_set_floats = _backend.FLOAT_STATE.set  # bound once: two C calls per op (see _backend)
+_reset_floats = _backend.FLOAT_STATE.reset
+_QUIET = _backend.QUIET_FLOATS
 
 
 def _device_mismatch(cls, args):
@@ -119,13 +120,13 @@ class Primitive(Function):
             else:
                 data.append(a)
         if not (record and _state.enabled):
-            token = _quiet_floats()
+            token = _set_floats(_QUIET)
             try:
                 out = cls.forward(_UnrecordedCtx(), *data, **kwargs)
             except ValueError as error:  # NumPy's words, e.g. for shapes that do not broadcast
                 raise _forward_error(cls, args, error) from None
             finally:
-                _restore_floats(token)
+                _reset_floats(token)
             if out.__class__ is tuple:
                 if cls.view_of is not None:
                     return tuple(_make(_as_array(o, kind)) for o in out)
@@ -143,13 +144,13 @@ class Primitive(Function):
         connect(node, args)
         if _state.anomaly:
             record_trace(node)
-        token = _quiet_floats()
+        token = _set_floats(_QUIET)
         try:
             out = cls.forward(node, *data, **kwargs)
         except ValueError as error:
             raise _forward_error(cls, args, error) from None
         finally:
-            _restore_floats(token)
+            _reset_floats(token)
         if out.__class__ is tuple:
             return _wrap_many(node, args, data, out, kind, cls.view_of is None)
         array = out
