@@ -555,15 +555,6 @@ def test_every_op_replays_like_eager(name):
             assert name in _VALUE_SHAPED_OPS, compiled.eager_reason
 
 
-@pytest.fixture
-def fake_cuda():
-    from ember import _backend
-
-    _backend.use_fake_cuda(True)
-    yield
-    _backend.use_fake_cuda(False)
-
-
 def test_cuda_tensors_run_eagerly_with_a_warning(fake_cuda):
     def make():
         rng = np.random.default_rng(0)

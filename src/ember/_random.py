@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy
 
 
@@ -68,5 +71,39 @@ def set_rng_state(state):
 
 
 def rng(generator=None):
-    """The NumPy Generator behind `generator` (or the global one)."""
-    return (generator or default_generator)._rng
+    """The NumPy Generator behind `generator` (or the global one): where every random op in
+    ember draws from. While `intercept_draws(hook)` is active, `hook(generator)` instead."""
+    generator = generator or default_generator
+    hook = _draw_hook
+    if hook is not None:
+        return hook(generator)
+    return generator._rng
+
+
+_draw_hook = None  # what intercept_draws installed
+_HOOK_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def intercept_draws(hook):
+    """While the block runs, `rng(generator)` returns `hook(generator)` instead of the NumPy
+    Generator inside `generator` (an ember Generator, never None).
+
+    For tracing tools that must see random draws (ember.compile records each draw as a step
+    it draws again on every replay). What `hook` returns must act as a NumPy Generator for the
+    methods ember calls (random, normal, uniform, integers, permutation, ...); it should draw
+    from `generator._rng` when it draws, since manual_seed replaces that object. The hook
+    applies to every thread: it must give draws it does not track (other threads') the real
+    generator's behaviour, and keep no per-call state on shared objects. One hook at a time: a
+    second raises RuntimeError. Cost without one: one global read per `rng()` call.
+    """
+    global _draw_hook
+    with _HOOK_LOCK:
+        if _draw_hook is not None:
+            raise RuntimeError("a random-draw hook is already installed (one at a time)")
+        _draw_hook = hook
+    try:
+        yield
+    finally:
+        with _HOOK_LOCK:
+            _draw_hook = None

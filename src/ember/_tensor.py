@@ -6,6 +6,8 @@ state, conversions, printing and the autograd-facing attributes.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
 import weakref
 
@@ -489,6 +491,56 @@ class Tensor:
             "invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
             "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number"
         )
+
+
+# --- a seam for tracing tools: every read and assignment of a tensor's array ---
+_DATA_SLOT = Tensor.__dict__["_data"]  # the __slots__ descriptor: what `t._data` normally is
+# raw_array(tensor): the array a tensor holds, never through an observer (AttributeError for
+# a tensor still being made); set_raw_array(tensor, array) stores one, never through an observer.
+# (The slot's own methods: as fast as `t._data`, and they stay right while an observer is in.)
+raw_array = _DATA_SLOT.__get__
+set_raw_array = _DATA_SLOT.__set__
+_array_observer = None  # (read, write) while observe_arrays is active
+_OBSERVER_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def observe_arrays(read, write):
+    """While the block runs, route every `t._data` read and assignment through an observer.
+
+    For tracing tools, which must see every array reached through a tensor (ember.compile
+    records a step this way): `read(tensor, array)` gets the array a tensor holds whenever
+    `_data` is read and returns the array the reader gets; `write(tensor, array)` gets each
+    array assigned (also when a tensor is made: its slot is then still empty, so
+    `raw_array(tensor)` raises AttributeError) and returns the array to store. The observer
+    reads and stores arrays of its own with `raw_array` / `set_raw_array`.
+
+    Cost: none while no observer is installed, since `Tensor._data` is then the plain slot.
+    Installing swaps the class attribute `Tensor._data` for a property (this function is the
+    only code that may), so inside the block every `_data` access, on every thread, is two
+    Python calls instead of a slot read. `read` and `write` must hand back, unchanged, what
+    they do not track (other threads' tensors), and keep no per-call state on shared objects.
+    One observer at a time: a second raises RuntimeError.
+    """
+    global _array_observer
+
+    def get(t):
+        return read(t, raw_array(t))
+
+    def put(t, array):
+        set_raw_array(t, write(t, array))
+
+    with _OBSERVER_LOCK:
+        if _array_observer is not None:
+            raise RuntimeError("an array observer is already installed (one at a time)")
+        _array_observer = (read, write)
+        Tensor._data = property(get, put, doc="A tensor's array, seen by observe_arrays.")
+    try:
+        yield
+    finally:
+        with _OBSERVER_LOCK:
+            Tensor._data = _DATA_SLOT
+            _array_observer = None
 
 
 def _is_dtype_name(value):

@@ -19,7 +19,7 @@ __all__ = ["compile", "CompiledFunction"]
 
 MAX_RECORDINGS = 8  # more than this many recordings: the step keeps changing; run it eagerly
 _EAGER = "eager"  # a plan-table entry for a key whose recording cannot be replayed
-_RECORDING = threading.Lock()  # recordings patch global hooks: one at a time
+_RECORDING = threading.Lock()  # recordings install process-wide hooks: one at a time
 
 
 class CompiledFunction:

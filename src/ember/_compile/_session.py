@@ -1,19 +1,21 @@
 """One recording call: the hooks that hand the step Traced arrays, and what the call changed.
 
-For the length of the call:
-- `Tensor._data` is a property: the first time a tensor that existed before the call has its
+For the length of the call, through ember's documented seams (nothing of ember's is patched):
+- `ember._tensor.observe_arrays`: the first time a tensor that existed before the call has its
   array read, the array is registered as an external slot and swapped for its Traced view; an
   array assigned to a tensor (a new tensor, or `p.data = ...`) is swapped the same way. So
   every array reached through a tensor is seen, whether or not compile found the tensor first.
+- `ember._random.intercept_draws`: `rng()` hands out a recording proxy, so random draws become
+  steps that draw again from the same generator on every replay: replays give eager's numbers.
+- `ember.autograd.engine.observe_nodes`: which graph nodes backward ran through.
 - NumPy's array creators and converters (`numpy.zeros`, `numpy.asarray`, `as_strided`, ...)
-  record their calls, since they do not dispatch on their arguments.
-- `ember._random.rng` hands out a recording proxy: random draws become steps that draw again
-  from the same generator on every replay, so replays give eager's numbers.
+  are replaced on the numpy module itself, since they do not dispatch on their arguments.
 Afterwards every tensor gets its plain array back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import weakref
 
@@ -23,31 +25,26 @@ from ember import _random
 from ember._compile import _recorder
 from ember._compile._recorder import C, S, active
 from ember._compile._trace import Traced
-from ember._tensor import Tensor
+from ember._tensor import Tensor, observe_arrays
+from ember._tensor import raw_array as _get_data
+from ember._tensor import set_raw_array as _set_data
 from ember.autograd import engine
 
-_DATA = Tensor.__dict__["_data"]  # the slot descriptor the hook stands in for
-_get_data = _DATA.__get__
-_set_data = _DATA.__set__
+
+def _read_data(t, array):
+    """What `t._data` gives while a recording runs (the observer of observe_arrays)."""
+    rec = active()
+    if rec is None or (array.__class__ is Traced and array._rec is rec and array._slot >= 0):
+        return array
+    return rec.session.adopt(t, array)
 
 
-class _DataHook:
-    """Stands in for the `_data` slot of Tensor while a recording runs."""
-
-    def __get__(self, t, cls=None):
-        if t is None:
-            return self
-        array = _get_data(t)
-        rec = active()
-        if rec is None or (array.__class__ is Traced and array._rec is rec and array._slot >= 0):
-            return array
-        return rec.session.adopt(t, array)
-
-    def __set__(self, t, value):
-        rec = active()
-        if rec is not None:
-            value = rec.session.assign(t, value)
-        _set_data(t, value)
+def _write_data(t, value):
+    """What `t._data = value` stores while a recording runs."""
+    rec = active()
+    if rec is not None:
+        value = rec.session.assign(t, value)
+    return value
 
 
 class Ext:
@@ -153,6 +150,10 @@ def _plain_back(t, slots):
 
 
 # --- NumPy functions that do not dispatch on their arguments ---
+# ember's ops call these on the array module (`xp.zeros(...)`); they take no array argument
+# (or take a Tensor, a list, ...), so neither __array_function__ nor __array_ufunc__ lets a
+# Traced array see them. They are NumPy's names, not ember's: replacing them on the numpy
+# module for the length of a recording is the one patch compile still makes.
 _CREATORS = ("zeros", "ones", "empty", "full", "arange", "eye", "identity", "tri", "linspace")
 _CONVERTERS = ("asarray", "asanyarray", "ascontiguousarray", "asfortranarray", "array")
 
@@ -189,6 +190,22 @@ def _converter(name, real):
     return converter
 
 
+@contextlib.contextmanager
+def _numpy_recording():
+    """NumPy's creators and converters record their calls while the block runs (see above)."""
+    saved = [(n, getattr(np, n)) for n in (*_CREATORS, *_CONVERTERS)]
+    as_strided = np.lib.stride_tricks.as_strided
+    for name, real in saved:
+        setattr(np, name, (_creator if name in _CREATORS else _converter)(name, real))
+    np.lib.stride_tricks.as_strided = _converter("as_strided", as_strided)
+    try:
+        yield
+    finally:
+        np.lib.stride_tricks.as_strided = as_strided
+        for name, real in saved:
+            setattr(np, name, real)
+
+
 class _Draw:
     """A random draw replayed from the same ember Generator (whatever NumPy generator it
     holds at the time, since manual_seed replaces it)."""
@@ -201,7 +218,8 @@ class _Draw:
 
 
 class _RngProxy:
-    """What `ember._random.rng()` returns while recording: draws become steps."""
+    """What `ember._random.rng()` returns while recording (the hook of intercept_draws):
+    draws become steps."""
 
     def __init__(self, generator):
         self._generator = generator
@@ -223,40 +241,30 @@ class _RngProxy:
         return method
 
 
-def _watching_call_node(real):
-    def call_node(node, buf):
-        rec = active()
-        if rec is not None:
-            rec.session.backward_ran.add(id(node))
-        return real(node, buf)
-
-    return call_node
-
-
-def _recording_rng(generator=None):
-    return _RngProxy(generator or _random.default_generator)
+def _node_ran(node):
+    """The observer of engine.observe_nodes: notes the nodes backward runs while recording."""
+    rec = active()
+    if rec is not None:
+        rec.session.backward_ran.add(id(node))
 
 
 class Hooks:
     """Installs and removes everything above."""
 
     def install(self):
-        self.saved = []
-        targets = [(np, n, _creator(n, getattr(np, n))) for n in _CREATORS]
-        targets += [(np, n, _converter(n, getattr(np, n))) for n in _CONVERTERS]
-        tricks = np.lib.stride_tricks
-        targets.append((tricks, "as_strided", _converter("as_strided", tricks.as_strided)))
-        targets.append((_random, "rng", _recording_rng))
-        targets.append((engine, "_call_node", _watching_call_node(engine._call_node)))
-        for owner, name, replacement in targets:
-            self.saved.append((owner, name, getattr(owner, name)))
-            setattr(owner, name, replacement)
-        Tensor._data = _DataHook()
+        stack = contextlib.ExitStack()
+        try:
+            stack.enter_context(_numpy_recording())
+            stack.enter_context(_random.intercept_draws(_RngProxy))
+            stack.enter_context(engine.observe_nodes(_node_ran))
+            stack.enter_context(observe_arrays(_read_data, _write_data))
+        except BaseException:
+            stack.close()
+            raise
+        self.stack = stack
 
     def remove(self):
-        Tensor._data = _DATA
-        for owner, name, original in reversed(self.saved):
-            setattr(owner, name, original)
+        self.stack.close()
 
 
 def _numpy_rng_states(generators):

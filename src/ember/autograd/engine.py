@@ -6,6 +6,7 @@ gradient is summed back to its input's shape (undoing broadcasting) and cast to 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from ember._backend import writeable
@@ -120,6 +121,35 @@ def _run_tensor_hooks(hooks, grad):
     return grad
 
 
+_node_observers = ()  # what observe_nodes installed: a tuple, replaced whole, never changed
+_OBSERVERS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def observe_nodes(observer):
+    """While the block runs, call `observer(node)` just before each graph node's backward runs.
+
+    For tools that must know which parts of a graph a backward pass went through (ember.compile
+    learns this way whether a recorded step backpropagated through the graph of what it
+    returns). Not reported: AccumulateGrad nodes (a leaf's .grad update), and nodes whose
+    backward is skipped (autograd.grad or `inputs=` wants nothing beyond them). Observers run
+    on the backward's own thread, for every backward on every thread that starts inside the
+    block (one already running keeps the observers it started with), in the order they were
+    installed; they must be quick, must not raise, and must keep no per-call state on shared
+    objects. Several may be installed at once. Cost without any: one truth test per node.
+    """
+    global _node_observers
+    with _OBSERVERS_LOCK:
+        _node_observers = (*_node_observers, observer)
+    try:
+        yield
+    finally:
+        with _OBSERVERS_LOCK:
+            observers = list(_node_observers)
+            observers.remove(observer)
+            _node_observers = tuple(observers)
+
+
 def execute(roots, grads, retain_graph, create_graph, capture=None, accumulate=True):
     """Run backward from `roots` (tensors) seeded with `grads`.
 
@@ -138,6 +168,7 @@ def execute(roots, grads, retain_graph, create_graph, capture=None, accumulate=T
     captured = {} if capture is not None else None
     capture_set = set(capture) if capture is not None else ()
     fresh = _FreshGrads(grads)
+    observers = _node_observers
     ready = [n for n in buffers if deps.get(n, 0) == 0]
     prev_mode = _state.enabled
     _state.enabled = create_graph
@@ -161,6 +192,9 @@ def execute(roots, grads, retain_graph, create_graph, capture=None, accumulate=T
                 continue
             if useful is not None and not any(n in useful for n, _ in node._edges):
                 continue  # nothing wanted lies beyond this node: its backward need not run
+            if observers:
+                for observe in observers:
+                    observe(node)
             results = _call_node(node, buf)
             if not retain_graph and node._saved is not None:
                 node._saved = None
