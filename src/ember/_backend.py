@@ -18,7 +18,8 @@ except Exception:  # ImportError, or a cupy that cannot find a driver
 # own NumPy code keeps whatever error state it set. NumPy 2 keeps that state in a context
 # variable: ops set it with two C calls (about 70 ns), where `with numpy.errstate(...)` costs
 # about 700 ns, an eighth of a small op. Use: `token = FLOAT_STATE.set(QUIET_FLOATS)`, then
-# `FLOAT_STATE.reset(token)` in a finally block.
+# `FLOAT_STATE.reset(token)` in a finally block; `FLOAT_STATE.get() is QUIET_FLOATS` says that
+# an enclosing scope (a backward pass) has already turned them off.
 try:
     from numpy._core._ufunc_config import _extobj_contextvar as FLOAT_STATE
     from numpy._core._ufunc_config import _make_extobj
@@ -27,6 +28,9 @@ try:
 except ImportError:  # NumPy 1.x: the public (thread-local) error state, same effect
 
     class _ErrorState:
+        def get(self):
+            return numpy.geterr()
+
         def set(self, state):
             return numpy.seterr(**state)
 
@@ -34,7 +38,7 @@ except ImportError:  # NumPy 1.x: the public (thread-local) error state, same ef
             numpy.seterr(**token)
 
     FLOAT_STATE = _ErrorState()
-    QUIET_FLOATS = {"all": "ignore"}
+    QUIET_FLOATS = {"divide": "ignore", "over": "ignore", "under": "ignore", "invalid": "ignore"}
 
 
 def quiet_floats():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from ember._backend import writeable
+from ember._backend import FLOAT_STATE, QUIET_FLOATS, writeable
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import _state
 from ember.autograd.graph import AccumulateGrad, edge_of, type_string
@@ -172,6 +172,9 @@ def execute(roots, grads, retain_graph, create_graph, capture=None, accumulate=T
     ready = [n for n in buffers if deps.get(n, 0) == 0]
     prev_mode = _state.enabled
     _state.enabled = create_graph
+    # NumPy's float warnings off for the whole pass (PyTorch computes inf and nan silently),
+    # so the ops that backward runs need not switch them per op
+    quiet = FLOAT_STATE.set(QUIET_FLOATS)
     try:
         while ready:
             node = ready.pop()
@@ -220,6 +223,7 @@ def execute(roots, grads, retain_graph, create_graph, capture=None, accumulate=T
                 if not left:
                     ready.append(nxt)
     finally:
+        FLOAT_STATE.reset(quiet)
         _state.enabled = prev_mode
     return captured
 

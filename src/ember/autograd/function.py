@@ -47,6 +47,15 @@ def connect(node, args) -> None:
     node.needs_input_grad = tuple(needs)
 
 
+def attach_outputs(node, outputs) -> None:
+    """Record on `node` how many outputs it has and their shapes and dtypes (what backward
+    needs to stand in zeros for an output that gets no gradient)."""
+    node._n_outputs = len(outputs)
+    node._out_meta = tuple(
+        (o._data.shape, o._data.dtype) if isinstance(o, Tensor) else None for o in outputs
+    )
+
+
 def pack_saved(node, args, outputs) -> None:
     """Turn what forward passed to save_for_backward into version-checked entries.
 
@@ -216,10 +225,7 @@ def _finish(node, args, out, record):
         else:
             o.grad_fn, o._output_nr, o._requires_grad = node, k, True
         results.append(o)
-    node._n_outputs = len(outs)
-    node._out_meta = tuple(
-        (o._data.shape, o._data.dtype) if isinstance(o, Tensor) else None for o in results
-    )
+    attach_outputs(node, results)
     pack_saved(node, args, results)
     return results[0] if single else tuple(results)
 

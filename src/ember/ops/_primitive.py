@@ -8,13 +8,14 @@ and save with `ctx.save_for_backward` only inputs, the output, or constants.
 
 from __future__ import annotations
 
+import dis
 import inspect
 import sys
 
 from ember import _backend
 from ember._tensor import Tensor
 from ember.autograd.anomaly import record_trace
-from ember.autograd.function import Function, _node_class, connect
+from ember.autograd.function import Function, _node_class, attach_outputs, connect
 from ember.autograd.grad_mode import _state
 from ember.autograd.graph import SavedOutput
 from ember.ops._table import UNARY, register
@@ -31,8 +32,8 @@ class _NoInputNeedsGrad:
 
 
 class _UnrecordedCtx:
-    """The ctx forward gets when nothing is recorded: saving is a no-op. A new one per call,
-    since forwards keep per-call values on their ctx and ops run on many threads at once."""
+    """The ctx forward gets when nothing is recorded: saving is a no-op. A forward that keeps
+    per-call values on its ctx gets a new one per call, since ops run on many threads at once."""
 
     needs_input_grad = _NoInputNeedsGrad()
 
@@ -43,8 +44,29 @@ class _UnrecordedCtx:
         pass
 
 
+class _SharedUnrecordedCtx(_UnrecordedCtx):
+    """One ctx shared by every unrecorded call of the forwards that store nothing on their ctx.
+    It has no attributes to set (`__slots__ = ()`), so sharing it can never mix two calls'
+    values: a forward that did store would fail loudly here."""
+
+    __slots__ = ()
+
+
+_SHARED_CTX = _SharedUnrecordedCtx()
+
+
+def _stores_attributes(code) -> bool:
+    """True when `code` (or a function nested in it) assigns an attribute of anything; for a
+    forward, whether it may keep values on its ctx (then it gets a fresh one per call)."""
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in ("STORE_ATTR", "DELETE_ATTR"):
+            return True
+    return any(_stores_attributes(c) for c in code.co_consts if inspect.iscode(c))
+
+
 _make = Tensor._make
-_set_floats = _backend.FLOAT_STATE.set  # bound once: two C calls per op (see _backend)
+_get_floats = _backend.FLOAT_STATE.get  # bound once: C calls (see _backend)
+_set_floats = _backend.FLOAT_STATE.set
 _reset_floats = _backend.FLOAT_STATE.reset
 _QUIET = _backend.QUIET_FLOATS
 
@@ -101,6 +123,13 @@ class Primitive(Function):
         raise NotImplementedError
 
     _builtin_op = True  # its Node is named like PyTorch's built-ins: 'MulBackward0'
+    _ctx_per_call = True  # set per subclass: does forward store values on its ctx?
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        forward = cls.__dict__.get("forward")
+        if forward is not None:
+            cls._ctx_per_call = _stores_attributes(forward.__func__.__code__)
 
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -119,49 +148,40 @@ class Primitive(Function):
                     record = True
             else:
                 data.append(a)
-        if not (record and _state.enabled):
+        # NumPy's float warnings go off for this op; a backward pass (whose ops record
+        # nothing unless create_graph) has them off throughout, and its ops skip the switch
+        if record and _state.enabled:
+            node = ctx = cls._node_cls()
+            connect(node, args)
+            if _state.anomaly:
+                record_trace(node)
             token = _set_floats(_QUIET)
-            try:
-                out = cls.forward(_UnrecordedCtx(), *data, **kwargs)
-            except ValueError as error:  # NumPy's words, e.g. for shapes that do not broadcast
-                raise _forward_error(cls, args, error) from None
-            finally:
-                _reset_floats(token)
-            if out.__class__ is tuple:
-                if cls.view_of is not None:
-                    return tuple(_make(_as_array(o, kind)) for o in out)
-                return tuple(_make(_contiguous(_as_array(o, kind))) for o in out)
-            if out.__class__ is not kind and not cls.moves_device:
-                out = _as_array(out, kind)
-            if cls.view_of is not None:
-                t = _make(out)
-                _mark_view(t, args, cls)
-                return t
-            if not out.flags.c_contiguous:  # results are row-major, as PyTorch's (.view works)
-                out = _backend.array_module(out).ascontiguousarray(out)
-            return _make(out)
-        node = cls._node_cls()
-        connect(node, args)
-        if _state.anomaly:
-            record_trace(node)
-        token = _set_floats(_QUIET)
+        else:
+            node = None
+            ctx = _UnrecordedCtx() if cls._ctx_per_call else _SHARED_CTX
+            token = None if _get_floats() is _QUIET else _set_floats(_QUIET)
         try:
-            out = cls.forward(node, *data, **kwargs)
-        except ValueError as error:
+            out = cls.forward(ctx, *data, **kwargs)
+        except ValueError as error:  # NumPy's words, e.g. for shapes that do not broadcast
             raise _forward_error(cls, args, error) from None
         finally:
-            _reset_floats(token)
+            if token is not None:
+                _reset_floats(token)
         if out.__class__ is tuple:
             return _wrap_many(node, args, data, out, kind, cls.view_of is None)
         array = out
         if out.__class__ is not kind and not cls.moves_device:
             array = _as_array(out, kind)
-        if cls.view_of is None and not array.flags.c_contiguous:
-            array = _backend.array_module(array).ascontiguousarray(array)
-        t = _make(array, True, node, 0)
-        if cls.view_of is not None:
+        if cls.view_of is None:
+            if not array.flags.c_contiguous:  # results are row-major, as PyTorch's
+                array = _backend.array_module(array).ascontiguousarray(array)
+            if node is None:
+                return _make(array)
+            t = _make(array, True, node, 0)
+        else:
+            t = _make(array) if node is None else _make(array, True, node, 0)
             _mark_view(t, args, cls)
-        if node._to_save is not None:
+        if node is not None and node._to_save is not None:
             _pack(node, args, data, ((out, array, t),))
         return t
 
@@ -193,23 +213,24 @@ def _mark_view(t, args, cls):
         t._data = _contiguous(t._data)
 
 
-def _wrap_many(node, args, data, outs, kind, contiguous=True):
+def _wrap_many(node, args, data, outs, kind, contiguous):
+    """The tensors of a forward that returned several arrays (node None: nothing recorded)."""
     results = []
     triples = []
     for k, o in enumerate(outs):
         array = _as_array(o, kind)
         if contiguous:
             array = _contiguous(array)
-        if array.dtype.kind == "f":  # integer outputs (indices) never require grad
+        if node is not None and array.dtype.kind == "f":  # indices never require grad
             t = Tensor._make(array, True, node, k)
         else:
             t = Tensor._make(array)
         results.append(t)
         triples.append((o, array, t))
-    node._n_outputs = len(outs)
-    node._out_meta = tuple((t._data.shape, t._data.dtype) for t in results)
-    if node._to_save is not None:
-        _pack(node, args, data, triples)
+    if node is not None:
+        attach_outputs(node, results)
+        if node._to_save is not None:
+            _pack(node, args, data, triples)
     return tuple(results)
 
 

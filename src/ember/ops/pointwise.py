@@ -21,8 +21,8 @@ def operands(a, b, op, floating=False):
     """
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
-        dtype = a._data.dtype
-        if dtype == b._data.dtype and (not floating or dtype.kind == "f"):
+        dtype, other = a._data.dtype, b._data.dtype
+        if (dtype is other or dtype == other) and (not floating or dtype.kind == "f"):
             return a, b
     elif ta or tb:
         tensor, number = (a, b) if ta else (b, a)
