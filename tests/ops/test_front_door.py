@@ -206,3 +206,50 @@ def test_linalg_out_names_match_pytorch(torch):
     for name in LINALG_OUT:
         doc = getattr(torch.linalg, name).__doc__ or ""
         assert re.search(r"\bout=None|\bout \(Tensor|\bout \(tuple", doc), name
+
+
+@pytest.mark.parametrize("spec, sample", CALLS)
+def test_a_non_tensor_input_is_pytorchs_type_error(spec, sample):
+    inputs = _inputs(spec, sample)
+    if not inputs:
+        pytest.skip("no tensor argument")
+    args = [[inputs[0].tolist()], *inputs[1:]]  # a list where a tensor goes
+    with pytest.raises(TypeError):  # never an AttributeError from inside ember
+        PUBLIC[spec.name](*args, **sample.kwargs)
+
+
+def test_the_type_error_names_the_argument_and_its_position():
+    x = ember.ones(2, 2)
+    with pytest.raises(TypeError, match=r"mm\(\): argument 'input' \(position 1\) must be "):
+        ember.mm([[1.0]], x)
+    with pytest.raises(TypeError, match=r"dot\(\): argument 'other' \(position 2\) .* tuple"):
+        ember.dot(x[0], (1.0, 2.0))
+    with pytest.raises(TypeError, match=r"meshgrid\(\): argument 'tensors' must be tuple"):
+        ember.meshgrid([1.0], x[0], indexing="ij")
+
+
+def test_warnings_point_at_the_callers_line():
+    x = ember.ones(2, 3, 4)
+    with pytest.warns(UserWarning) as record:
+        x.T  # noqa: B018 - deprecated on 3-D tensors, with a warning
+        ember.cross(ember.ones(2, 3), ember.ones(2, 3))
+    assert {pathlib.Path(w.filename).name for w in record} == {"test_front_door.py"}
+
+
+def test_import_leaves_numpys_error_state_alone():
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np; before = np.geterr(); import ember; "
+        "x = ember.zeros(3); ember.log(x); (1 / x).sum().item(); "
+        "assert np.geterr() == before, np.geterr(); "
+        "import warnings; warnings.simplefilter('error'); "
+        "ember.log(x); ember.exp(ember.full((2,), 1e4)); "  # ember's ops: silent, as PyTorch
+        "np.seterr(all='raise'); ember.log(x); "
+        "np.seterr(all='warn')\n"
+        "try:\n    np.log(np.zeros(1))\nexcept RuntimeWarning:\n    print('numpy warns')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "numpy warns"

@@ -16,10 +16,9 @@ The rules, as PyTorch's:
 
 from __future__ import annotations
 
-import warnings
-
 from ember._backend import array_module
 from ember._tensor import Tensor
+from ember._warn import warn
 from ember.autograd.grad_mode import _state
 
 
@@ -94,7 +93,7 @@ def _write_into(result, out):
     data = out._data
     if data.shape != result._data.shape:
         if data.size:
-            warnings.warn(
+            warn(
                 f"An output with one or more elements was resized since it had shape "
                 f"{list(data.shape)}, which does not match the required output shape "
                 f"{list(result._data.shape)}. This behavior is deprecated, and in a future "
@@ -102,7 +101,6 @@ def _write_into(result, out):
                 "can explicitly reuse an out tensor t by resizing it, inplace, to zero "
                 "elements with t.resize_(0).",
                 UserWarning,
-                stacklevel=4,
             )
         data = array_module(data).empty(result._data.shape, dtype=data.dtype)
         out._data = data

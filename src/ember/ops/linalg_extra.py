@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import builtins
 import math
-import warnings
 
 from ember._backend import array_module, to_device
 from ember._tensor import Tensor
+from ember._warn import warn
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import broadcast_shapes, keepdim_shape, normalize_dim, normalize_dims
 from ember.ops._table import S, register
@@ -197,12 +197,11 @@ def linalg_cross(input, other, *, dim=-1):
 def cross(input, other, dim=None):
     """Same as torch.cross (dim=None picks the first dim of size 3, with PyTorch's warning)."""
     if dim is None:
-        warnings.warn(
+        warn(
             "Using ember.cross without specifying the dim arg is deprecated.\nPlease either pass "
             "the dim explicitly or simply use ember.linalg.cross.\nThe default value of dim will "
             "change to agree with that of linalg.cross in a future release.",
             UserWarning,
-            stacklevel=2,
         )
         shape = broadcast_shapes(input.shape, other.shape, op="cross")
         dim = next((i for i, n in enumerate(shape) if n == 3), -1)

@@ -4,11 +4,10 @@ one_hot, pixel shuffles and interpolation.
 
 from __future__ import annotations
 
-import warnings
-
 from ember import _backend
 from ember._backend import array_module
 from ember._tensor import Tensor
+from ember._warn import warn
 from ember.ops._primitive import Primitive
 from ember.ops._table import S, register
 from ember.ops.creation import rand
@@ -441,13 +440,12 @@ def _feature_mask_shape(input, nd, op):
     ndim = input._data.ndim
     batched = ndim == nd + 2
     if op == "dropout2d" and ndim == 3:
-        warnings.warn(
+        warn(
             "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D "
             "dropout behavior is desired - input is interpreted as shape (N, C, L), where C is "
             "the channel dim. This behavior will change in a future release to interpret the "
             "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
-            "channel-wise dropout behavior, please switch to using dropout1d instead.",
-            stacklevel=3,
+            "channel-wise dropout behavior, please switch to using dropout1d instead."
         )
         batched = True
     elif ndim not in (nd + 1, nd + 2):

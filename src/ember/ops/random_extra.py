@@ -6,11 +6,10 @@ then moved to the input's device, so a seed gives the same numbers on every devi
 
 from __future__ import annotations
 
-import warnings
-
 from ember import _backend, _random
 from ember._dtype import int64, to_dtype
 from ember._tensor import Tensor
+from ember._warn import warn
 from ember.ops._table import S, register
 
 
@@ -49,10 +48,9 @@ def meshgrid(*tensors, indexing=None):
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     if indexing is None:
-        warnings.warn(
+        warn(
             "meshgrid: in an upcoming release, it will be required to pass the indexing argument.",
             UserWarning,
-            stacklevel=2,
         )
         indexing = "ij"
     if indexing not in ("ij", "xy"):

@@ -4,11 +4,11 @@ and the copies built on them: repeat, tile, flip, roll."""
 from __future__ import annotations
 
 import builtins
-import warnings
 
 from ember._backend import array_module
 from ember._dtype import dtype
 from ember._tensor import Tensor
+from ember._warn import warn
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import normalize_dim
 from ember.ops._table import S, register
@@ -366,19 +366,17 @@ def _T(self):
     """Same as torch.Tensor.T: the dims reversed (PyTorch deprecates it for other than 2-D)."""
     ndim = self._data.ndim
     if ndim == 0:
-        warnings.warn(
+        warn(
             "Tensor.T is deprecated on 0-D tensors. This function is the identity in these cases.",
             UserWarning,
-            stacklevel=2,
         )
     elif ndim != 2:
-        warnings.warn(
+        warn(
             "The use of `x.T` on tensors of dimension other than 2 to reverse their shape is "
             "deprecated and it will throw an error in a future release. Consider `x.mT` to "
             "transpose batches of matrices or `x.permute(*range(x.ndim - 1, -1, -1))` to "
             "reverse the dimensions of a tensor.",
             UserWarning,
-            stacklevel=2,
         )
     return permute(self, tuple(range(ndim - 1, -1, -1)))
 
@@ -387,11 +385,7 @@ def _H(self):
     """Same as torch.Tensor.H: the conjugate transpose of a matrix (ember is real: .T)."""
     ndim = self._data.ndim
     if ndim == 0:
-        warnings.warn(
-            "Tensor.H is deprecated on 0-D tensors. Consider using x.conj().",
-            UserWarning,
-            stacklevel=2,
-        )
+        warn("Tensor.H is deprecated on 0-D tensors. Consider using x.conj().", UserWarning)
     elif ndim != 2:
         raise RuntimeError(
             f"tensor.H is only supported on matrices (2-D tensors). Got {ndim}-D tensor."
@@ -473,6 +467,12 @@ def broadcast_tensors(*tensors):
     """Same as torch.broadcast_tensors: every tensor expanded to the common shape."""
     if len(tensors) == 1 and isinstance(tensors[0], (tuple, list)):
         tensors = tuple(tensors[0])
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(
+                f"broadcast_tensors(): expected Tensor as element {i} in argument 0, but got "
+                f"{type(t).__name__}"
+            )
     shape = broadcast_shape_of(tensors)
     return tuple(Expand.apply(t, shape) for t in tensors)
 

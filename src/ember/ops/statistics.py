@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import builtins
 import math
-import warnings
 
 from ember._backend import array_module, is_scalar_result, scalar_to_array
 from ember._tensor import Tensor
+from ember._warn import warn
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import keepdim_shape
 from ember.ops._table import S, register
@@ -32,11 +32,10 @@ def _var_mean(op, input, dim, unbiased, keepdim, correction, root=False, with_me
         raise RuntimeError("std and var only support floating point and complex dtypes")
     dims = _dims(dim, input._data.ndim, op)
     if _count(input._data.shape, dims) <= correction:
-        warnings.warn(
+        warn(
             f"{op}(): degrees of freedom is <= 0. Correction should be strictly less than the "
             "reduction factor (input numel divided by output numel).",
             UserWarning,
-            stacklevel=3,
         )
     variance = (Std if root else Variance).apply(input, dims, keepdim, correction, root)
     return variance, (mean(input, dims, keepdim) if with_mean else None)
