@@ -3,7 +3,10 @@
 A Primitive shares the ctx, Node and engine of autograd.Function; the only difference is that
 `apply` hands `forward` the raw arrays and wraps the array it returns. Rules for forward:
 return a new array (never an input's own array object, unless the class sets `view_of`),
-and save with `ctx.save_for_backward` only inputs, the output, or constants.
+and save with `ctx.save_for_backward` only inputs, the output, or constants. Keep per-call
+values in locals or on the ctx you are given: ops run on many threads at once, so an
+unrecorded call gets a fresh ctx when forward stores anything on it, and otherwise one shared
+ctx that refuses attributes. NumPy's floating-point warnings are off while forward runs.
 """
 
 from __future__ import annotations
