@@ -42,7 +42,14 @@ from ember._random import (
 from ember._tensor import Tensor
 from ember._tensor_types import CPU_TYPES as _CPU_TYPES
 from ember._threads import get_num_threads, set_num_threads
-from ember.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from ember.autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from ember.serialization import load, save
 
 globals().update(ops.PUBLIC)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 
 
 class _GradState(threading.local):
     enabled = True
     anomaly = False
+    inference = False
 
 
 _state = _GradState()
@@ -20,9 +22,23 @@ def is_grad_enabled() -> bool:
 
 
 class _GradModeContext:
-    """A context manager that is also a decorator; subclasses say which mode to enter."""
+    """A context manager that is also a decorator; subclasses say which mode to enter.
+
+    As a decorator it also works bare (`@ember.no_grad`), and on generator functions and
+    coroutines it holds the mode only while their own code runs: between yields (and awaits)
+    the caller's mode is back, as in PyTorch.
+    """
 
     _mode = True
+
+    def __new__(cls, *args, **kwargs):
+        if cls._takes_function(args):  # bare decorator: @no_grad on a function
+            return cls()(args[0])
+        return super().__new__(cls)
+
+    @classmethod
+    def _takes_function(cls, args):
+        return len(args) == 1 and callable(args[0])
 
     def __enter__(self):
         self._prev = _state.enabled
@@ -32,16 +48,83 @@ class _GradModeContext:
         _state.enabled = self._prev
         return False
 
+    def clone(self):
+        """A fresh context of the same kind and mode (each use needs its own saved state)."""
+        return self.__class__(*self._args())
+
     def __call__(self, fn):
+        if inspect.isgeneratorfunction(fn):
+            return _wrap_generator(self.clone, fn)
+        if inspect.iscoroutinefunction(fn):
+            return _wrap_coroutine(self.clone, fn)
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__(*self._args()):
+            with self.clone():
                 return fn(*args, **kwargs)
 
         return wrapper
 
     def _args(self):
         return ()
+
+
+def _wrap_generator(make_context, fn):
+    """A generator function whose body runs in the context, and its caller outside it."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        gen = fn(*args, **kwargs)
+        try:
+            with make_context():
+                request = gen.send(None)
+            while True:
+                try:
+                    response = yield request
+                except GeneratorExit:
+                    with make_context():
+                        gen.close()
+                    raise
+                except BaseException as error:
+                    with make_context():
+                        request = gen.throw(error)
+                else:
+                    with make_context():
+                        request = gen.send(response)
+        except StopIteration as stop:
+            return stop.value
+
+    return wrapper
+
+
+class _Stepped:
+    """Awaits a coroutine one step at a time, each step inside a fresh context."""
+
+    def __init__(self, make_context, coro):
+        self.make_context, self.coro = make_context, coro
+
+    def __await__(self):
+        send, error = None, None
+        while True:
+            with self.make_context():
+                try:
+                    yielded = self.coro.send(send) if error is None else self.coro.throw(error)
+                except StopIteration as stop:
+                    return stop.value
+            try:
+                send, error = (yield yielded), None
+            except BaseException as raised:  # thrown in by the event loop: hand it on
+                send, error = None, raised
+
+
+def _wrap_coroutine(make_context, fn):
+    """A coroutine function whose body runs in the context, and the event loop outside it."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args, **kwargs):
+        return await _Stepped(make_context, fn(*args, **kwargs))
+
+    return wrapper
 
 
 class no_grad(_GradModeContext):  # noqa: N801
@@ -59,6 +142,10 @@ class enable_grad(_GradModeContext):  # noqa: N801
 class set_grad_enabled(_GradModeContext):  # noqa: N801
     """Same as torch.set_grad_enabled: takes effect at once, and also works as a context."""
 
+    @classmethod
+    def _takes_function(cls, args):
+        return False
+
     def __init__(self, mode: bool):
         self._mode = bool(mode)
         self._prev = _state.enabled
@@ -67,15 +154,46 @@ class set_grad_enabled(_GradModeContext):  # noqa: N801
     def __enter__(self):
         pass
 
+    def __call__(self, fn):
+        # as a decorator, the mode switches per call, not when the decorator is made
+        _state.enabled = self._prev
+        return super().__call__(fn)
+
+    def clone(self):
+        return _Switch(self._mode)
+
     def _args(self):
         return (self._mode,)
 
 
+class _Switch(_GradModeContext):
+    """Enter a given mode, restore the previous one on exit (set_grad_enabled's decorator)."""
+
+    def __init__(self, mode):
+        self._mode = mode
+
+
 class inference_mode(_GradModeContext):  # noqa: N801
-    """Same as torch.inference_mode; in ember it is no_grad (there is no extra to save)."""
+    """Same as torch.inference_mode (ember records no graph inside it, as no_grad); also a
+    bare decorator."""
 
     def __init__(self, mode: bool = True):
+        self._inference = bool(mode)
         self._mode = not mode
 
+    def __enter__(self):
+        super().__enter__()
+        self._prev_inference = _state.inference
+        _state.inference = self._inference
+
+    def __exit__(self, *exc):
+        _state.inference = self._prev_inference
+        return super().__exit__(*exc)
+
     def _args(self):
-        return (not self._mode,)
+        return (self._inference,)
+
+
+def is_inference_mode_enabled() -> bool:
+    """Same as torch.is_inference_mode_enabled."""
+    return _state.inference
