@@ -268,6 +268,7 @@ class Tensor:
                 t._grad = grad if t._grad is None else t._grad + grad
 
         keep._retain_grad = True
+        keep._retained = ref  # which tensor it fills: an in-place op moves it (ops/inplace.py)
         self.grad_fn._add_tensor_hook(self._output_nr, keep)
 
     @property

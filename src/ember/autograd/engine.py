@@ -12,7 +12,7 @@ import threading
 from ember._backend import FLOAT_STATE, QUIET_FLOATS, writeable
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import _state
-from ember.autograd.graph import AccumulateGrad, edge_of, type_string
+from ember.autograd.graph import FREED_MESSAGE, AccumulateGrad, edge_of, type_string
 
 
 def _as_tuple(x):
@@ -150,12 +150,54 @@ def observe_nodes(observer):
             _node_observers = tuple(observers)
 
 
+class _Reentrancy(threading.local):
+    depth = 0  # backward passes running on this thread, one inside another
+
+
+_reentrancy = _Reentrancy()
+# A backward run from inside another one's node (a custom Function whose backward calls
+# backward) nests on the Python stack. Past this depth the nested pass runs on a new thread,
+# with a fresh stack, while this one waits (PyTorch's remedy too), so depth has no limit.
+_NESTED_PER_THREAD = 40
+
+
 def execute(roots, grads, retain_graph, create_graph, capture=None, accumulate=True):
     """Run backward from `roots` (tensors) seeded with `grads`.
 
     `capture` lists (node, output_nr) pairs whose incoming gradient is returned (autograd.grad);
     with `accumulate=False`, leaves' .grad are left alone.
     """
+    args = (roots, grads, retain_graph, create_graph, capture, accumulate)
+    if _reentrancy.depth >= _NESTED_PER_THREAD:
+        return _on_new_thread(args)
+    _reentrancy.depth += 1
+    try:
+        return _execute(*args)
+    finally:
+        _reentrancy.depth -= 1
+
+
+def _on_new_thread(args):
+    """Run one backward pass on a new thread that starts with this thread's modes."""
+    modes = (_state.enabled, _state.anomaly, _state.inference)
+    outcome = {}
+
+    def run():
+        _state.enabled, _state.anomaly, _state.inference = modes
+        try:
+            outcome["result"] = execute(*args)
+        except BaseException as error:  # noqa: BLE001 - raised again on the waiting thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, name="ember-reentrant-backward")
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def _execute(roots, grads, retain_graph, create_graph, capture, accumulate):
     root_edges = [edge_of(t) for t in roots]
     wanted = None if capture is None else [n for n, _ in capture if n is not None]
     deps, useful = _count_dependencies([n for n, _ in root_edges], wanted)
@@ -195,6 +237,9 @@ def execute(roots, grads, retain_graph, create_graph, capture=None, accumulate=T
                 continue
             if useful is not None and not any(n in useful for n, _ in node._edges):
                 continue  # nothing wanted lies beyond this node: its backward need not run
+            if node._freed and node._fn is not None and node._fn._builtin_op:
+                raise RuntimeError(FREED_MESSAGE)  # what it saved is gone (user Functions
+                # raise when their backward asks for saved_tensors, as PyTorch's)
             if observers:
                 for observe in observers:
                     observe(node)
@@ -247,6 +292,8 @@ def _call_node(node, buf):
                 shape, np_dtype = node._out_meta[k]
                 buf[k] = ops.zeros(shape, dtype=np_dtype, device=like.device)
     fn = node._fn
+    if fn is None or not fn._builtin_op:  # a user's backward may write into its gradients
+        buf = [g if g is None or writeable(g._data) else Tensor._make(g._data.copy()) for g in buf]
     if _state.anomaly:
         from ember.autograd.anomaly import run_checked
 

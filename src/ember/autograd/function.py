@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 
 from ember._tensor import Tensor
 from ember.autograd.anomaly import record_trace
 from ember.autograd.grad_mode import _state, no_grad
-from ember.autograd.graph import NO_EDGE, Node, SavedOutput, grad_accumulator
+from ember.autograd.graph import NO_EDGE, Node, SavedOutput, grad_accumulator, refresh_view
 
 
 def _node_class(fn_cls) -> type:
@@ -31,6 +32,9 @@ def connect(node, args) -> None:
     for a in args:
         if isinstance(a, Tensor):
             if a._requires_grad:
+                view = a._view_of
+                if view is not None and view[3] != a._vc[0]:
+                    refresh_view(a)
                 fn = a.grad_fn
                 edges.append((fn, a._output_nr) if fn is not None else (grad_accumulator(a), 0))
                 d = a._data
@@ -86,6 +90,24 @@ def pack_saved(node, args, outputs) -> None:
     node._saved = tuple(saved)
 
 
+def _all_inputs(forward, args, kwargs):
+    """What setup_context gets as `inputs`: every argument of forward in order, defaults
+    filled in (PyTorch's rule)."""
+    try:
+        bound = inspect.signature(forward).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return args
+    bound.apply_defaults()
+    inputs = []
+    for name, value in bound.arguments.items():
+        kind = bound.signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            inputs.extend(value)
+        elif kind is not inspect.Parameter.VAR_KEYWORD:
+            inputs.append(value)
+    return tuple(inputs)
+
+
 def _is_overridden(cls, name):
     return getattr(cls, name) is not getattr(Function, name)
 
@@ -138,7 +160,7 @@ class Function:
         with no_grad():
             if _is_overridden(cls, "setup_context"):
                 out = cls.forward(*args, **kwargs)
-                cls.setup_context(node, args, out)
+                cls.setup_context(node, _all_inputs(cls.forward, args, kwargs), out)
             else:
                 out = cls.forward(node, *args, **kwargs)
         return _finish(node, args, out, record)

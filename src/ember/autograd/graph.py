@@ -198,8 +198,21 @@ def grad_accumulator(tensor) -> AccumulateGrad:
 
 def edge_of(tensor):
     """(node, output_nr) where a gradient for `tensor` goes, or (None, 0) if none is needed."""
+    view = tensor._view_of
+    if view is not None and view[3] != tensor._vc[0] and tensor._requires_grad:
+        refresh_view(tensor)
     if tensor.grad_fn is not None:
         return (tensor.grad_fn, tensor._output_nr)
     if tensor._requires_grad:
         return (grad_accumulator(tensor), 0)
     return (None, 0)
+
+
+def refresh_view(view) -> None:
+    """Give a view the grad_fn of its base's current version. After an in-place change of the
+    base (or of a sibling view) the view's own grad_fn is stale: as PyTorch, the view is
+    re-made from the updated base, so gradients flow through the change."""
+    base, view_op, args, _ = view._view_of
+    fresh = view_op.apply(base, *args)
+    view.grad_fn, view._output_nr = fresh.grad_fn, fresh._output_nr
+    view._view_of = (base, view_op, args, view._vc[0])

@@ -211,7 +211,8 @@ def _mark_view(t, args, cls):
     base = args[cls.view_of]
     if _share_storage(t, base):
         if cls.write_back is not Primitive.write_back:
-            t._view_of = (base, cls, args[cls.view_of + 1 :])
+            # how to re-make it, and the storage version its grad_fn belongs to
+            t._view_of = (base, cls, args[cls.view_of + 1 :], t._vc[0])
     else:  # NumPy copied (advanced indexing): a copy is row-major, as PyTorch's results
         t._data = _contiguous(t._data)
 

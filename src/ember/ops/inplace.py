@@ -89,14 +89,30 @@ def apply_inplace(tensor, fn, others=(), op="inplace"):
     tensor._vc[0] += 1
     tensor.grad_fn, tensor._output_nr = node, result._output_nr
     tensor._requires_grad = result._requires_grad
+    _move_retained_grad(tensor, before)
     return tensor
+
+
+def _move_retained_grad(tensor, before):
+    """After an in-place op, a retained .grad belongs to the tensor's new version (PyTorch's
+    rule): the retain_grad hook moves from the old node to the new one."""
+    old_node = before.grad_fn
+    if not tensor._retains_grad or old_node is None or old_node is tensor.grad_fn:
+        return
+    hooks = (old_node._tensor_hooks or {}).get(before._output_nr, [])
+    for hook in list(hooks):
+        ref = getattr(hook, "_retained", None)
+        if ref is not None and ref() is tensor:
+            hooks.remove(hook)
+    tensor._retains_grad = False
+    tensor.retain_grad()
 
 
 def _inplace_on_view(view, before, result, op):
     """An in-place op that records a graph on a view: the base takes the new values through
     the view op's write_back (so the base's gradient is right), and the view is re-made from
     the updated base."""
-    base, view_op, args = view._view_of
+    base, view_op, args, _ = view._view_of
     _keep_saved_copy(result.grad_fn, before)
     if result._data.shape != view._data.shape:
         raise RuntimeError(
@@ -107,6 +123,8 @@ def _inplace_on_view(view, before, result, op):
     fresh = view_op.apply(base, *args)
     view.grad_fn, view._output_nr = fresh.grad_fn, fresh._output_nr
     view._requires_grad = fresh._requires_grad
+    view._view_of = (base, view_op, args, view._vc[0])
+    _move_retained_grad(view, before)
     return view
 
 

@@ -87,8 +87,10 @@ class Mul(Primitive):
     def forward(ctx, a, b):
         if b.__class__ in _NUMBER:  # scaling by a number: nothing to save but the number
             ctx.scalar = b
+            ctx._saved = ()  # PyTorch saves it: a second backward through this node raises
         elif a.__class__ in _NUMBER:
             ctx.scalar = a
+            ctx._saved = ()
         else:  # each operand only if the other needs its gradient, as PyTorch
             needs = ctx.needs_input_grad
             ctx.save_for_backward(a if needs[1] else None, b if needs[0] else None)

@@ -23,7 +23,7 @@ from ember.ops.convert import cast
 from ember.ops.creation import arange
 from ember.ops.indexing import GetItem
 from ember.ops.pointwise import where
-from ember.ops.pointwise_extra import maximum, minimum
+from ember.ops.pointwise_extra import isnan, maximum, minimum
 
 REDUCE = (
     S((3, 4)),
@@ -145,13 +145,17 @@ class _Extreme(Primitive):
         ctx.save_for_backward(x, out)
         return out
 
-    @staticmethod
-    def backward(ctx, grad):
+    nan_is_a_tie = False  # max()/min() of everything: a NaN result ties with every NaN
+
+    @classmethod
+    def backward(cls, ctx, grad):
         x, out = ctx.saved_tensors
         if not ctx.keepdim:
             shape = keepdim_shape(x.shape, ctx.dims)
             grad, out = grad.reshape(shape), out.reshape(shape)
         mask = x == out
+        if cls.nan_is_a_tie:
+            mask = mask | (isnan(x) & isnan(out))
         return grad * mask / mask.sum(ctx.dims, keepdim=True), None, None
 
 
@@ -170,6 +174,25 @@ class Amin(_Extreme):
     @classmethod
     def _reduce(cls, x, dims, keepdim):
         return x.min(axis=dims, keepdims=keepdim)
+
+
+ALL_NAN = (S((3, 4)), S(()))
+
+
+@register("max_all", lambda lib, x: x.max(), ALL_NAN)
+class MaxAll(Amax):
+    """max() with no dim: ties, NaNs included, share the gradient evenly, as PyTorch's."""
+
+    nan_is_a_tie = True
+    node_name = "MaxBackward1"
+
+
+@register("min_all", lambda lib, x: x.min(), ALL_NAN)
+class MinAll(Amin):
+    """min() with no dim: as max()."""
+
+    nan_is_a_tie = True
+    node_name = "MinBackward1"
 
 
 def _check_nonempty(input, op, dims, all_dims):
@@ -260,7 +283,9 @@ def _max_min(input, dim, keepdim, other, which):
     if other is not None:
         return maximum(input, other) if which == "max" else minimum(input, other)
     if dim is None:
-        return amax(input) if which == "max" else amin(input)
+        dims = normalize_dims(None, input._data.ndim, which)
+        _check_nonempty(input, which, dims, True)
+        return (MaxAll if which == "max" else MinAll).apply(input, dims, False)
     ndim = input._data.ndim
     d = normalize_dim(dim, ndim, which)
     indices = _arg_extreme(input, d, True, "argmax" if which == "max" else "argmin")
