@@ -1,6 +1,6 @@
 """ember.autograd: the engine, custom Functions, grad mode and gradient checks."""
 
-from ember.autograd import functional
+from ember.autograd import functional, graph
 from ember.autograd.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from ember.autograd.engine import backward, grad
 from ember.autograd.function import Function, once_differentiable
@@ -9,8 +9,10 @@ from ember.autograd.grad_mode import (
     inference_mode,
     is_grad_enabled,
     is_inference_mode_enabled,
+    is_multithreading_enabled,
     no_grad,
     set_grad_enabled,
+    set_multithreading_enabled,
 )
 from ember.autograd.gradcheck import gradcheck, gradgradcheck
 from ember.autograd.variable import Variable
@@ -26,10 +28,13 @@ __all__ = [
     "grad",
     "gradcheck",
     "gradgradcheck",
+    "graph",
     "inference_mode",
     "is_grad_enabled",
     "is_inference_mode_enabled",
+    "is_multithreading_enabled",
     "no_grad",
     "once_differentiable",
     "set_grad_enabled",
+    "set_multithreading_enabled",
 ]

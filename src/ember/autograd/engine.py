@@ -12,13 +12,14 @@ import threading
 from ember._backend import FLOAT_STATE, QUIET_FLOATS, writeable
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import _state
+from ember.autograd.hooks import GradientEdge
 from ember.autograd.graph import FREED_MESSAGE, AccumulateGrad, edge_of, type_string
 
 
 def _as_tuple(x):
     if x is None:
         return None
-    if isinstance(x, Tensor):
+    if isinstance(x, (Tensor, GradientEdge)):
         return (x,)
     return tuple(x)
 
@@ -197,7 +198,40 @@ def _on_new_thread(args):
     return outcome["result"]
 
 
+class _Pass(threading.local):
+    callbacks = None  # what queue_callback added during the pass running on this thread
+
+
+_pass = _Pass()
+
+
+def current_pass():
+    """A token for the backward pass running on this thread (None outside backward)."""
+    callbacks = _pass.callbacks
+    return None if callbacks is None else id(callbacks)
+
+
+def queue_callback(fn) -> None:
+    """Run `fn()` when the backward pass running on this thread has finished (PyTorch's
+    Variable._execution_engine.queue_callback)."""
+    if _pass.callbacks is None:
+        raise RuntimeError("Final callbacks can only be installed during backward pass.")
+    _pass.callbacks.append(fn)
+
+
 def _execute(roots, grads, retain_graph, create_graph, capture, accumulate):
+    outer, _pass.callbacks = _pass.callbacks, []
+    try:
+        captured = _run_graph(roots, grads, retain_graph, create_graph, capture, accumulate)
+        callbacks = _pass.callbacks
+        while callbacks:  # a callback may queue another
+            callbacks.pop(0)()
+        return captured
+    finally:
+        _pass.callbacks = outer
+
+
+def _run_graph(roots, grads, retain_graph, create_graph, capture, accumulate):
     root_edges = [edge_of(t) for t in roots]
     wanted = None if capture is None else [n for n, _ in capture if n is not None]
     deps, useful = _count_dependencies([n for n, _ in root_edges], wanted)
@@ -412,6 +446,9 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 def _input_edges(inputs, who):
     edges = []
     for t in inputs:
+        if isinstance(t, GradientEdge) and who == "grad":
+            edges.append(tuple(t))
+            continue
         if not isinstance(t, Tensor):
             raise TypeError(f"{who}(): inputs must be Tensors, got {type(t).__name__}")
         if not t._requires_grad:

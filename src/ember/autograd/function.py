@@ -7,6 +7,7 @@ import inspect
 import warnings
 
 from ember._tensor import Tensor
+from ember.autograd import hooks
 from ember.autograd.anomaly import record_trace
 from ember.autograd.grad_mode import _state, no_grad
 from ember.autograd.graph import NO_EDGE, Node, SavedOutput, grad_accumulator, refresh_view
@@ -70,10 +71,18 @@ def pack_saved(node, args, outputs) -> None:
     if to_save is None:
         return
     node._to_save = None
+    pair = hooks.current_pair()
     saved = []
     for x in to_save:
         if x is None:
             saved.append(None)
+            continue
+        if not isinstance(x, Tensor):
+            raise TypeError(
+                f"save_for_backward can only save tensors, but argument was {type(x).__name__}"
+            )
+        if pair is not None:  # a saved_tensors_hooks pack hook holds it instead
+            saved.append((hooks.pack(pair, x), None))
             continue
         entry = None
         for k, out in enumerate(outputs):
@@ -81,10 +90,6 @@ def pack_saved(node, args, outputs) -> None:
                 entry = (SavedOutput(k, out._data, out._vc), None)
                 break
         if entry is None:
-            if not isinstance(x, Tensor):
-                raise TypeError(
-                    f"save_for_backward can only save tensors, but argument was {type(x).__name__}"
-                )
             entry = (x, x._vc[0])
         saved.append(entry)
     node._saved = tuple(saved)

@@ -11,6 +11,7 @@ class _GradState(threading.local):
     enabled = True
     anomaly = False
     inference = False
+    multithreading = True
 
 
 _state = _GradState()
@@ -197,3 +198,25 @@ class inference_mode(_GradModeContext):  # noqa: N801
 def is_inference_mode_enabled() -> bool:
     """Same as torch.is_inference_mode_enabled."""
     return _state.inference
+
+
+class set_multithreading_enabled:  # noqa: N801
+    """Same as torch.autograd.set_multithreading_enabled, as function and context. ember's
+    backward always runs on the calling thread, so the setting is recorded and changes
+    nothing else."""
+
+    def __init__(self, mode: bool):
+        self._prev = _state.multithreading
+        _state.multithreading = bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _state.multithreading = self._prev
+        return False
+
+
+def is_multithreading_enabled() -> bool:
+    """Same as torch.autograd.is_multithreading_enabled."""
+    return _state.multithreading

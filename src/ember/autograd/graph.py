@@ -102,6 +102,8 @@ class Node:
         if entry is None:
             return None
         value, version = entry
+        if value.__class__ is Packed:  # saved through a saved_tensors_hooks pack hook
+            return value.unpack(value.value)
         if value.__class__ is SavedOutput:
             if value.vc[0] != value.version:
                 raise _modified_error(None, self.name(), value.version, value.vc[0])
@@ -123,6 +125,14 @@ class Node:
     def name(self) -> str:
         """The node's name, e.g. 'MulBackward0'."""
         return type(self).__name__
+
+    @property
+    def metadata(self) -> dict:
+        """Same as torch.autograd.graph.Node.metadata: a dict of the user's, kept on the node."""
+        meta = self.__dict__.get("_metadata")
+        if meta is None:
+            meta = self.__dict__["_metadata"] = {}
+        return meta
 
     def register_hook(self, fn):
         """Call fn(grad_inputs, grad_outputs) after this node runs; may return new grad_inputs."""
@@ -216,3 +226,18 @@ def refresh_view(view) -> None:
     fresh = view_op.apply(base, *args)
     view.grad_fn, view._output_nr = fresh.grad_fn, fresh._output_nr
     view._view_of = (base, view_op, args, view._vc[0])
+
+
+# the rest of torch.autograd.graph's names (they build on the classes above)
+from ember.autograd.hooks import GradientEdge as GradientEdge  # noqa: E402
+from ember.autograd.hooks import Packed  # noqa: E402
+from ember.autograd.hooks import (  # noqa: E402
+    allow_mutation_on_saved_tensors as allow_mutation_on_saved_tensors,
+)
+from ember.autograd.hooks import (  # noqa: E402
+    disable_saved_tensors_hooks as disable_saved_tensors_hooks,
+)
+from ember.autograd.hooks import get_gradient_edge as get_gradient_edge  # noqa: E402
+from ember.autograd.hooks import register_multi_grad_hook as register_multi_grad_hook  # noqa: E402
+from ember.autograd.hooks import save_on_cpu as save_on_cpu  # noqa: E402
+from ember.autograd.hooks import saved_tensors_hooks as saved_tensors_hooks  # noqa: E402

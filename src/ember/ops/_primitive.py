@@ -17,6 +17,7 @@ import sys
 
 from ember import _backend
 from ember._tensor import Tensor
+from ember.autograd import hooks
 from ember.autograd.anomaly import record_trace
 from ember.autograd.function import Function, _node_class, attach_outputs, connect
 from ember.autograd.grad_mode import _state
@@ -239,7 +240,9 @@ def _wrap_many(node, args, data, outs, kind, contiguous):
 
 
 def _pack(node, args, data, outputs):
-    """Map saved arrays back to graph-connected tensors: inputs, outputs, else constants."""
+    """Map saved arrays back to graph-connected tensors: inputs, outputs, else constants
+    (through the saved-tensor pack hook, when one is in force)."""
+    pair = hooks.current_pair()
     saved = []
     for x in node._to_save:
         entry = None
@@ -249,14 +252,17 @@ def _pack(node, args, data, outputs):
             for raw, array, t in outputs:
                 if x is raw or x is array:
                     entry = (SavedOutput(t._output_nr, array, t._vc), None)
+                    if pair is not None:
+                        entry = (hooks.pack(pair, t), None)
                     break
             if entry is None:
                 for a, d in zip(args, data):
                     if x is d and isinstance(a, Tensor):
-                        entry = (a, a._vc[0])
+                        entry = (a, a._vc[0]) if pair is None else (hooks.pack(pair, a), None)
                         break
             if entry is None:
-                entry = (Tensor._make(_as_array(x, None)), None)
+                constant = Tensor._make(_as_array(x, None))
+                entry = (constant if pair is None else hooks.pack(pair, constant), None)
         saved.append(entry)
     node._to_save = None
     node._saved = tuple(saved)

@@ -1,0 +1,176 @@
+"""torch.autograd.graph's hooks in ember: saved-tensor pack/unpack hooks, save_on_cpu,
+disabling them, mutation of saved tensors, gradient edges, multi-tensor hooks, node metadata."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import ember
+from ember.autograd import graph
+
+
+@pytest.fixture(params=["ember", "torch"])
+def lib(request):
+    if request.param == "torch":
+        return request.getfixturevalue("torch")
+    return ember
+
+
+def test_pack_and_unpack_see_every_saved_tensor(lib):
+    calls = []
+
+    def pack(t):
+        calls.append(("pack", tuple(t.shape), t.grad_fn is not None, lib.is_grad_enabled()))
+        return t
+
+    def unpack(t):
+        calls.append(("unpack",))
+        return t
+
+    a = lib.ones(2, requires_grad=True)
+    with lib.autograd.graph.saved_tensors_hooks(pack, unpack):
+        y = (a * a).exp()  # mul saves both inputs; exp saves its output
+    y.sum().backward()
+    assert calls == [
+        ("pack", (2,), False, False),
+        ("pack", (2,), False, False),
+        ("pack", (2,), True, False),
+        ("unpack",),
+        ("unpack",),
+        ("unpack",),
+    ]
+    assert a.grad.tolist() == pytest.approx([2 * 2.718281828] * 2)
+
+
+def test_pack_may_store_anything_and_unpack_rebuilds(lib):
+    a = lib.tensor([1.0, 2.0], requires_grad=True)
+    with lib.autograd.graph.saved_tensors_hooks(
+        lambda t: t.tolist(), lambda values: lib.tensor(values)
+    ):
+        y = a * a
+    y.sum().backward()
+    assert a.grad.tolist() == [2.0, 4.0]
+
+
+def test_custom_functions_go_through_the_hooks_too():
+    packed = []
+
+    class Square(ember.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return 2 * x * grad
+
+    x = ember.tensor([3.0], requires_grad=True)
+    with graph.saved_tensors_hooks(lambda t: packed.append(t) or "token", lambda k: packed[0]):
+        y = Square.apply(x)
+    y.backward()
+    assert x.grad.tolist() == [6.0] and len(packed) == 1
+
+
+def test_only_the_innermost_pair_applies_and_it_is_thread_local():
+    outer, inner = [], []
+    a = ember.ones(1, requires_grad=True)
+    other_thread = []
+    with graph.saved_tensors_hooks(lambda t: outer.append(1) or t, lambda t: t):
+        with graph.saved_tensors_hooks(lambda t: inner.append(1) or t, lambda t: t):
+            a * a
+            thread = threading.Thread(target=lambda: other_thread.append((a * a).grad_fn))
+            thread.start()
+            thread.join()
+    assert inner == [1, 1] and outer == [] and other_thread
+
+
+def test_disable_saved_tensors_hooks(lib):
+    hooks = lib.autograd.graph
+    with hooks.disable_saved_tensors_hooks("not here"):
+        with pytest.raises(RuntimeError, match="not here"):
+            with hooks.saved_tensors_hooks(lambda t: t, lambda t: t):
+                pass
+    with hooks.saved_tensors_hooks(lambda t: t, lambda t: t):
+        with pytest.raises(RuntimeError, match="nor here"):
+            with hooks.disable_saved_tensors_hooks("nor here"):
+                pass
+
+
+def test_save_on_cpu_gives_the_same_gradients(lib):
+    a = lib.tensor([0.5, 1.5], requires_grad=True)
+    with lib.autograd.graph.save_on_cpu():
+        y = (a * a).exp().sum()
+    y.backward()  # d/da exp(a^2) = 2a exp(a^2)
+    assert a.grad.tolist() == pytest.approx([2 * 0.5 * 2.718281828**0.25, 3 * 2.718281828**2.25])
+
+
+def test_allow_mutation_on_saved_tensors(lib):
+    w = lib.ones(2, requires_grad=True)
+    with lib.autograd.graph.allow_mutation_on_saved_tensors():
+        b = w.clone()
+        c = b * b
+        b.mul_(2)  # b was saved by c's node: backward still uses its old value
+        c.sum().backward()
+    assert w.grad.tolist() == [2.0, 2.0]
+
+
+def test_a_gradient_edge_stands_for_its_tensor_in_grad(lib):
+    x = lib.ones(2, requires_grad=True)
+    z = x * 2
+    edge = lib.autograd.graph.get_gradient_edge(z)
+    assert edge.node is z.grad_fn and edge.output_nr == 0
+    (g,) = lib.autograd.grad((z * 3).sum(), edge)
+    assert g.tolist() == [3.0, 3.0]
+    with pytest.raises(RuntimeError, match="does not require"):
+        lib.autograd.graph.get_gradient_edge(lib.ones(1))
+
+
+def test_multi_grad_hook_all_and_any(lib):
+    register = lib.autograd.graph.register_multi_grad_hook
+    t1, t2 = lib.ones(1, requires_grad=True), lib.ones(1, requires_grad=True)
+    seen = []
+    handle = register((t1, t2), lambda grads: seen.append([g is not None for g in grads]))
+    (t1 * 2).sum().backward()
+    (t1 * t2).sum().backward()
+    assert seen == [[True, False], [True, True]]
+    handle.remove()
+    (t1 * t2).sum().backward()
+    assert len(seen) == 2
+    first = []
+    register((t1, t2), lambda g: first.append(g.tolist()), mode="any")
+    (t1 * 3 + t2 * 5).sum().backward()
+    assert first == [[5.0]]  # once per pass: the first gradient computed
+
+
+def test_node_metadata_and_name(lib):
+    x = lib.ones(1, requires_grad=True)
+    node = (x * 2).grad_fn
+    node.metadata["step"] = 3
+    assert node.metadata == {"step": 3} and node.name() == "MulBackward0"
+
+
+def test_set_multithreading_enabled():
+    assert ember.autograd.is_multithreading_enabled()
+    with ember.autograd.set_multithreading_enabled(False):
+        assert not ember.autograd.is_multithreading_enabled()
+        x = ember.ones(1, requires_grad=True)
+        (x * 2).sum().backward()
+        assert x.grad.tolist() == [2.0]
+    assert ember.autograd.is_multithreading_enabled()
+
+
+def test_queue_callback_runs_when_the_pass_ends():
+    from ember.autograd import engine
+
+    order = []
+    x = ember.ones(1, requires_grad=True)
+    x.register_hook(lambda g: engine.queue_callback(lambda: order.append("end")) or None)
+    (x * 2).sum().backward()
+    order.append("after")
+    assert order == ["end", "after"]
+    with pytest.raises(RuntimeError, match="during backward pass"):
+        engine.queue_callback(lambda: None)
