@@ -174,3 +174,12 @@ def test_queue_callback_runs_when_the_pass_ends():
     assert order == ["end", "after"]
     with pytest.raises(RuntimeError, match="during backward pass"):
         engine.queue_callback(lambda: None)
+
+
+def test_second_derivatives_flow_through_hooked_saved_tensors(lib):
+    x = lib.tensor([0.5, 1.0], requires_grad=True)
+    with lib.autograd.graph.saved_tensors_hooks(lambda t: t.detach(), lambda t: t):
+        y = (x * x).exp()
+    (g,) = lib.autograd.grad(y.sum(), x, create_graph=True)
+    g.sum().backward()  # d/dx of 2x exp(x^2) = (2 + 4x^2) exp(x^2)
+    assert x.grad.tolist() == pytest.approx([3 * 1.2840254, 6 * 2.7182818])

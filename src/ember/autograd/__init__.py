@@ -1,6 +1,6 @@
 """ember.autograd: the engine, custom Functions, grad mode and gradient checks."""
 
-from ember.autograd import functional, graph
+from ember.autograd import forward_ad, functional, graph
 from ember.autograd.anomaly import detect_anomaly, is_anomaly_enabled, set_detect_anomaly
 from ember.autograd.engine import backward, grad
 from ember.autograd.function import Function, once_differentiable
@@ -25,6 +25,7 @@ __all__ = [
     "is_anomaly_enabled",
     "set_detect_anomaly",
     "enable_grad",
+    "forward_ad",
     "grad",
     "gradcheck",
     "gradgradcheck",

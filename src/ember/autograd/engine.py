@@ -12,8 +12,8 @@ import threading
 from ember._backend import FLOAT_STATE, QUIET_FLOATS, writeable
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import _state
-from ember.autograd.hooks import GradientEdge
 from ember.autograd.graph import FREED_MESSAGE, AccumulateGrad, edge_of, type_string
+from ember.autograd.hooks import GradientEdge
 
 
 def _as_tuple(x):

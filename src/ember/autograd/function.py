@@ -7,9 +7,9 @@ import inspect
 import warnings
 
 from ember._tensor import Tensor
-from ember.autograd import hooks
+from ember.autograd import forward_ad, hooks
 from ember.autograd.anomaly import record_trace
-from ember.autograd.grad_mode import _state, no_grad
+from ember.autograd.grad_mode import DUAL_LEVEL_OPEN, _state, no_grad
 from ember.autograd.graph import NO_EDGE, Node, SavedOutput, grad_accumulator, refresh_view
 
 
@@ -22,6 +22,7 @@ def _node_class(fn_cls) -> type:
 
 
 _NOT_NEEDED = (None, 0)  # the edge of a tensor input that needs no gradient
+_DUAL = DUAL_LEVEL_OPEN  # a dual level is open: inputs may carry tangents
 
 
 def connect(node, args) -> None:
@@ -150,9 +151,28 @@ class Function:
 
     vjp = backward
 
+    @staticmethod
+    def jvp(ctx, *tangents):
+        """Forward-mode rule: one output tangent per output, given one tangent per forward
+        input (zeros where an input carries none; None for non-tensors); override it to use
+        the Function under `autograd.forward_ad`."""
+        raise NotImplementedError(
+            "You must implement the jvp function for custom autograd.Function to use it with "
+            "forward mode AD."
+        )
+
     @classmethod
     def apply(cls, *args, **kwargs):
         """Run forward, and record it in the graph when an input requires grad."""
+        if _DUAL[0] and forward_ad.wants(args):
+            with forward_ad.suspended():
+                result, node = cls._apply(args, kwargs)
+            forward_ad.custom_jvp(cls, node, args, result)
+            return result
+        return cls._apply(args, kwargs)[0]
+
+    @classmethod
+    def _apply(cls, args, kwargs):
         node = cls._node_cls()
         record = _state.enabled and any(isinstance(a, Tensor) and a._requires_grad for a in args)
         if record:
@@ -168,7 +188,7 @@ class Function:
                 cls.setup_context(node, _all_inputs(cls.forward, args, kwargs), out)
             else:
                 out = cls.forward(node, *args, **kwargs)
-        return _finish(node, args, out, record)
+        return _finish(node, args, out, record), node
 
     # --- the legacy instance style: MyReLU()(x), self.save_for_backward, self.saved_tensors ---
     def __call__(self, *args):

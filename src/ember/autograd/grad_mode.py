@@ -15,6 +15,9 @@ class _GradState(threading.local):
 
 
 _state = _GradState()
+# a forward-mode dual level is open (autograd.forward_ad): ops check it on every call, so it is
+# a plain list read here, in a module that imports nothing of ember's
+DUAL_LEVEL_OPEN = [False]
 
 
 def is_grad_enabled() -> bool:

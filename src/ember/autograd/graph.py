@@ -103,7 +103,7 @@ class Node:
             return None
         value, version = entry
         if value.__class__ is Packed:  # saved through a saved_tensors_hooks pack hook
-            return value.unpack(value.value)
+            return value.restore()
         if value.__class__ is SavedOutput:
             if value.vc[0] != value.version:
                 raise _modified_error(None, self.name(), value.version, value.vc[0])

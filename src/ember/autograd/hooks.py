@@ -24,12 +24,24 @@ _OPEN_LOCK = threading.Lock()
 
 
 class Packed:
-    """A saved tensor as its pack hook returned it, with the hook that turns it back."""
+    """A saved tensor as its pack hook returned it, with the hook that turns it back and the
+    place the original had in the graph (so what unpack returns is differentiable as the
+    original was: second derivatives flow through saved tensors as without hooks)."""
 
-    __slots__ = ("value", "unpack")
+    __slots__ = ("value", "unpack", "edge")
 
-    def __init__(self, value, unpack):
-        self.value, self.unpack = value, unpack
+    def __init__(self, value, unpack, edge):
+        self.value, self.unpack, self.edge = value, unpack, edge
+
+    def restore(self):
+        """The saved tensor, as the unpack hook rebuilds it, at the original's place."""
+        from ember._tensor import Tensor
+
+        tensor = self.unpack(self.value)
+        if self.edge is None or not isinstance(tensor, Tensor):
+            return tensor
+        node, output_nr = self.edge
+        return Tensor._make(tensor._data, True, node, output_nr)
 
 
 def current_pair():
@@ -40,10 +52,15 @@ def current_pair():
     return pairs[-1] if pairs else None
 
 
-def pack(pair, tensor):
-    """What a node saves for `tensor` while `pair` is in force (see saved_tensors_hooks)."""
+def pack(pair, tensor, edge=None):
+    """What a node saves for `tensor` while `pair` is in force (see saved_tensors_hooks);
+    `edge` is where the tensor's gradient goes, for an output of the saving node itself."""
+    from ember.autograd.graph import edge_of
+
+    if edge is None and tensor.requires_grad:
+        edge = edge_of(tensor)
     with no_grad():  # PyTorch runs pack hooks with grad mode off
-        return Packed(pair[0](tensor), pair[1])
+        return Packed(pair[0](tensor), pair[1], edge)
 
 
 def _enter(pair):

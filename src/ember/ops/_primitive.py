@@ -17,10 +17,10 @@ import sys
 
 from ember import _backend
 from ember._tensor import Tensor
-from ember.autograd import hooks
+from ember.autograd import forward_ad, hooks
 from ember.autograd.anomaly import record_trace
 from ember.autograd.function import Function, _node_class, attach_outputs, connect
-from ember.autograd.grad_mode import _state
+from ember.autograd.grad_mode import DUAL_LEVEL_OPEN, _state
 from ember.autograd.graph import SavedOutput
 from ember.ops._table import UNARY, register
 
@@ -69,6 +69,7 @@ def _stores_attributes(code) -> bool:
 
 
 _make = Tensor._make
+_DUAL = DUAL_LEVEL_OPEN  # a dual level is open: inputs may carry tangents
 _get_floats = _backend.FLOAT_STATE.get  # bound once: C calls (see _backend)
 _set_floats = _backend.FLOAT_STATE.set
 _reset_floats = _backend.FLOAT_STATE.reset
@@ -137,6 +138,8 @@ class Primitive(Function):
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        if _DUAL[0] and forward_ad.wants(args):  # forward-mode AD: outputs carry tangents
+            return forward_ad.apply_dual(cls, args, kwargs)
         data = []
         record = False
         kind = None

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from ember import _backend
 from ember._tensor import Tensor
-from ember.autograd.grad_mode import _state
+from ember.autograd import forward_ad
+from ember.autograd.grad_mode import DUAL_LEVEL_OPEN, _state
 from ember.ops import pointwise
 from ember.ops._primitive import Primitive
 from ember.ops._table import S, register
 
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+_DUAL = DUAL_LEVEL_OPEN
 
 
 def _records(tensor, others):
@@ -42,13 +44,16 @@ def check_inplace(tensor, others=()):
 
 
 def write_through(tensor, *others):
-    """True when an in-place op can change the array directly (no graph to record)."""
+    """True when an in-place op can change the array directly (no graph to record, and no
+    forward-mode tangent to carry)."""
     check_inplace(tensor, others)
     if not _backend.writeable(tensor._data):
         raise RuntimeError(
             "unsupported operation: more than one element of the written-to tensor refers to a "
             "single memory location. Please clone() the tensor before performing the operation."
         )
+    if _DUAL[0] and forward_ad.wants((tensor, *others)):
+        return False  # the op runs out of place, so its tangent comes with it
     return not _records(tensor, others)
 
 
@@ -80,7 +85,13 @@ def apply_inplace(tensor, fn, others=(), op="inplace"):
         tensor._vc[0] += 1
         return tensor
     before = Tensor._make(tensor._data, tensor._requires_grad, tensor.grad_fn, tensor._output_nr)
+    dual = _DUAL[0] and forward_ad.wants((tensor, *others))
+    if dual:
+        forward_ad.set_tangent(before, forward_ad.tangent_of(tensor))
     result = fn(before)
+    if dual:  # the tensor's new value carries the result's tangent (zeros if it has none)
+        tangent = forward_ad.tangent_of(result)
+        forward_ad.set_tangent(tensor, tangent if tangent is not None else result.detach() * 0)
     if tensor._view_of is not None:
         return _inplace_on_view(tensor, before, result, op)
     node = result.grad_fn

@@ -15,6 +15,7 @@ import math
 
 from ember._backend import array_module
 from ember._tensor import Tensor
+from ember.autograd import forward_ad
 from ember.autograd.grad_mode import _state
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import keepdim_shape, normalize_dim, normalize_dims
@@ -291,7 +292,9 @@ def _max_min(input, dim, keepdim, other, which):
     indices = _arg_extreme(input, d, True, "argmax" if which == "max" else "argmin")
     values = take_along(input, indices._data, d)
     if not values.requires_grad:
-        values = Tensor._make(values._data)
+        fresh = Tensor._make(values._data)
+        forward_ad.carry(values, fresh)
+        values = fresh
     return ValuesIndices(_squeezed(values, d, keepdim, ndim), _squeezed(indices, d, keepdim, ndim))
 
 

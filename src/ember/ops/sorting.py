@@ -10,6 +10,7 @@ import math
 
 from ember._backend import array_module
 from ember._tensor import Tensor
+from ember.autograd import forward_ad
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import keepdim_shape, normalize_dim
 from ember.ops._table import S, register
@@ -42,7 +43,9 @@ def _row_major(array):
 def _select(input, indices, d):
     values = take_along(input, indices, d)
     if not values.requires_grad:
-        values = Tensor._make(values._data)
+        fresh = Tensor._make(values._data)
+        forward_ad.carry(values, fresh)
+        values = fresh
     return ValuesIndices(values, Tensor._make(_row_major(indices)))
 
 
