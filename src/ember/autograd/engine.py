@@ -200,6 +200,7 @@ def _on_new_thread(args):
 
 class _Pass(threading.local):
     callbacks = None  # what queue_callback added during the pass running on this thread
+    captures = ()  # per pass running on this thread, outermost first: does it return grads?
 
 
 _pass = _Pass()
@@ -209,6 +210,13 @@ def current_pass():
     """A token for the backward pass running on this thread (None outside backward)."""
     callbacks = _pass.callbacks
     return None if callbacks is None else id(callbacks)
+
+
+def running_passes() -> tuple:
+    """One flag per backward pass running on this thread (outermost first; several when a
+    node's backward runs backward itself): True for a pass that returns gradients
+    (autograd.grad, or backward with `inputs=`), False for one that fills leaves' .grad."""
+    return _pass.captures
 
 
 def queue_callback(fn) -> None:
@@ -221,6 +229,8 @@ def queue_callback(fn) -> None:
 
 def _execute(roots, grads, retain_graph, create_graph, capture, accumulate):
     outer, _pass.callbacks = _pass.callbacks, []
+    outer_captures = _pass.captures
+    _pass.captures = (*outer_captures, capture is not None)
     try:
         captured = _run_graph(roots, grads, retain_graph, create_graph, capture, accumulate)
         callbacks = _pass.callbacks
@@ -229,6 +239,7 @@ def _execute(roots, grads, retain_graph, create_graph, capture, accumulate):
         return captured
     finally:
         _pass.callbacks = outer
+        _pass.captures = outer_captures
 
 
 def _run_graph(roots, grads, retain_graph, create_graph, capture, accumulate):

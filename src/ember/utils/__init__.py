@@ -1,3 +1,3 @@
-"""ember.utils: data loading and helpers."""
+"""ember.utils: data loading, activation checkpointing and helpers."""
 
-from ember.utils import data
+from ember.utils import checkpoint, data
