@@ -34,6 +34,7 @@ class Stats:
     views: int = 0
     inplace: int = 0
     gradgrad_programs: int = 0
+    forward_mode_programs: int = 0  # output tangents compared with torch's forward_ad
     torch_backward_refused: int = 0  # in-place on a saved tensor: judged against the twin
     torch_silently_wrong: int = 0  # torch's in-place backward differs from its own twin
     mismatches: list = dataclasses.field(default_factory=list)
@@ -42,7 +43,8 @@ class Stats:
         return (
             f"programs run: {self.programs}, ops executed: {self.ops} (table ops "
             f"{self.table_ops}, views {self.views}, in-place {self.inplace}), second-order "
-            f"programs: {self.gradgrad_programs}, torch backward refused (checked against the "
+            f"programs: {self.gradgrad_programs}, forward-mode programs: "
+            f"{self.forward_mode_programs}, torch backward refused (checked against the "
             f"out-of-place twin): {self.torch_backward_refused}, torch silently wrong: "
             f"{self.torch_silently_wrong}, mismatches: {len(self.mismatches)}"
         )
@@ -60,9 +62,10 @@ class Run:
     `as_float64` runs a float32 program in float64 on the same (float32-rounded) data;
     `twin` replaces each in-place op by its out-of-place twin."""
 
-    def __init__(self, lib, program, as_float64=False, twin=False):
+    def __init__(self, lib, program, as_float64=False, twin=False, tangents=None):
         self.lib, self.program = lib, program
         self.as_float64, self.twin = as_float64, twin
+        self.tangents = tangents  # leaf id -> tangent array: leaves become dual tensors
         self.values = {}
         self.snapshots = []  # per step: [(value id, array, requires_grad)]
 
@@ -70,6 +73,8 @@ class Run:
         for k, step in enumerate(self.program.steps):
             try:
                 ids = execute_step(step, self.values, self.lib, self.as_float64, self.twin)
+                if self.tangents is not None and step.kind == "leaf":
+                    self._make_dual(ids[0])
             except Exception as e:  # noqa: BLE001 - reported with its step
                 raise StepFailed(k, e) from e
             self.snapshots.append(
@@ -79,6 +84,19 @@ class Run:
 
     def leaf_ids(self):
         return [i for i in self.program.leaf_ids() if self.values[i].requires_grad]
+
+    def _make_dual(self, vid):
+        tangent = self.tangents.get(vid)
+        if tangent is not None:
+            leaf = self.values[vid]
+            direction = self.lib.tensor(tangent, dtype=leaf.dtype)
+            self.values[vid] = self.lib.autograd.forward_ad.make_dual(leaf, direction)
+
+    def output_tangents(self, out_ids):
+        """The tangents the outputs carry (run inside a dual level), as arrays."""
+        unpack = self.lib.autograd.forward_ad.unpack_dual
+        tangents = [unpack(self.values[i]).tangent for i in out_ids]
+        return [None if t is None else to_numpy(t) for t in tangents]
 
     def gradients(self, out_ids, cotangents, second_vectors=None):
         """Grads of sum(out * cot) w.r.t. the leaves; with second_vectors, also the grads of
@@ -313,7 +331,57 @@ def check_program(program, index, stats=None):
     if second is not None:
         r2 = reference[2] if reference else None
         own = _own_float64_second_order(program, out_ids, cots, second) if r2 else None
-        return _compare_grads("gradgrad", got[2], expected[2], r2, leaf_ids, index, float32, own)
+        found = _compare_grads("gradgrad", got[2], expected[2], r2, leaf_ids, index, float32, own)
+        if found:
+            return found
+    if program.forward_mode and not float32:
+        return _check_forward_mode(program, out_ids, leaf_ids, rng, index, stats)
+    return None
+
+
+def _backward_kernel(name):
+    """The fused backward kernels of the op table (tanh_grad, lstm_backward, ...)."""
+    return name.endswith(("_grad", "_backward")) or name == "max_pool_gather"
+
+
+def _check_forward_mode(program, out_ids, leaf_ids, rng, index, stats):
+    """Leaves as dual tensors with random tangents: the outputs' tangents against torch's
+    forward_ad on the same program (float64 programs; ones torch's forward mode refuses are
+    skipped)."""
+    import torch
+
+    if any(s.kind == "op" and _backward_kernel(s.params["spec"].name) for s in program.steps):
+        return None  # backward kernels are reached through autograd: reverse mode only
+    shapes = {s.outputs[0]: s.params["array"].shape for s in program.steps if s.kind == "leaf"}
+    tangents = {i: rng.standard_normal(shapes[i]) for i in leaf_ids}
+    # with in-place steps the out-of-place twin is the truth: torch's forward mode can alias a
+    # tangent between an op's input and output (frac, ...) and then change both in place
+    twin = any(s.kind == "inplace" for s in program.steps)
+    try:
+        with torch.autograd.forward_ad.dual_level():
+            theirs = Run(torch, program, twin=twin, tangents=tangents).run()
+            expected = theirs.output_tangents(out_ids)
+    except (StepFailed, RuntimeError, NotImplementedError):
+        return None
+    stats.forward_mode_programs += 1
+    try:
+        with ember.autograd.forward_ad.dual_level():
+            mine = Run(ember, program, tangents=tangents).run()
+            got = mine.output_tangents(out_ids)
+    except StepFailed as f:
+        what = program.steps[f.index].describe()
+        return Mismatch(index, "forward_mode_raised", f.index, f"{what}: {f.error}")
+    for vid, a, e in zip(out_ids, got, expected):
+        if e is None or not np.any(e):
+            continue
+        # where a value is inf (logsumexp of nothing), its tangent is not defined: torch NaN
+        finite = np.isfinite(to_numpy(mine.values[vid]))
+        e = np.where(finite, e, 0.0)
+        a = None if a is None else np.where(finite, a, 0.0)
+        if a is None:
+            return Mismatch(index, "forward_mode", None, f"v{vid} carries no tangent")
+        if not close(a, e):
+            return Mismatch(index, "forward_mode", None, f"tangent of v{vid}: {_diff(a, e)}")
     return None
 
 

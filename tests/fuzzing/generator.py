@@ -113,7 +113,8 @@ class Generator:
             else:
                 done += self.add_op()
         second = self.gradgrad_ok and self.rng.random() < 0.35
-        return Program(self.steps, int(self.rng.integers(2**31)), second)
+        grad_seed = int(self.rng.integers(2**31))
+        return Program(self.steps, grad_seed, second, forward_mode=True)
 
     # --- running candidate steps in torch
     def _try(self, step):

@@ -117,6 +117,7 @@ class Program:
     steps: list
     grad_seed: int
     second_order: bool
+    forward_mode: bool = False  # also compare forward-mode tangents with torch's
 
     def leaf_ids(self):
         return [s.outputs[0] for s in self.steps if s.kind == "leaf"]
@@ -145,8 +146,10 @@ class Program:
             kept.append(s)
         if not any(s.kind != "leaf" for s in kept):
             return None
-        return Program(kept, self.grad_seed, self.second_order)
+        return Program(kept, self.grad_seed, self.second_order, self.forward_mode)
 
     def listing(self):
         order = "second" if self.second_order else "first"
-        return "\n".join([f"# {order}-order gradients"] + [s.describe() for s in self.steps])
+        mode = ", forward mode" if self.forward_mode else ""
+        head = f"# {order}-order gradients{mode}"
+        return "\n".join([head] + [s.describe() for s in self.steps])
