@@ -12,7 +12,7 @@ import threading
 from ember._backend import FLOAT_STATE, QUIET_FLOATS, writeable
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import _state
-from ember.autograd.graph import FREED_MESSAGE, AccumulateGrad, edge_of, type_string
+from ember.autograd.graph import AccumulateGrad, edge_of, type_string
 from ember.autograd.hooks import GradientEdge
 
 
@@ -282,9 +282,6 @@ def _run_graph(roots, grads, retain_graph, create_graph, capture, accumulate):
                 continue
             if useful is not None and not any(n in useful for n, _ in node._edges):
                 continue  # nothing wanted lies beyond this node: its backward need not run
-            if node._freed and node._fn is not None and node._fn._builtin_op:
-                raise RuntimeError(FREED_MESSAGE)  # what it saved is gone (user Functions
-                # raise when their backward asks for saved_tensors, as PyTorch's)
             if observers:
                 for observe in observers:
                     observe(node)
@@ -337,7 +334,8 @@ def _call_node(node, buf):
                 shape, np_dtype = node._out_meta[k]
                 buf[k] = ops.zeros(shape, dtype=np_dtype, device=like.device)
     fn = node._fn
-    if fn is None or not fn._builtin_op:  # a user's backward may write into its gradients
+    users = fn is None or not fn._builtin_op
+    if users:  # a user's backward may write into its gradients
         buf = [g if g is None or writeable(g._data) else Tensor._make(g._data.copy()) for g in buf]
     if _state.anomaly:
         from ember.autograd.anomaly import run_checked
@@ -349,7 +347,7 @@ def _call_node(node, buf):
         results = node._run_backward(buf)
     if results.__class__ is not tuple:
         results = (results,)
-    if fn is None or not fn._builtin_op:
+    if users:
         results = _check_results(node, results, n_inputs)
     if node._post_hooks:
         for hook in list(node._post_hooks):

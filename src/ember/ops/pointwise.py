@@ -7,6 +7,7 @@ import math
 from ember import _backend
 from ember._dtype import get_default_dtype, result_type
 from ember._tensor import Tensor
+from ember.autograd.graph import FREED_MESSAGE
 from ember.ops._primitive import Primitive, unary
 from ember.ops._table import BINARY, UNARY, S, register
 from ember.ops.convert import cast
@@ -100,6 +101,8 @@ class Mul(Primitive):
     def backward(ctx, grad):
         needs = ctx.needs_input_grad
         try:
+            if ctx._freed:  # the saved number is gone with the graph, as PyTorch's
+                raise RuntimeError(FREED_MESSAGE)
             scaled = grad * ctx.scalar
             return (scaled, None) if needs[0] else (None, scaled)
         except AttributeError:  # two tensors: no scalar
