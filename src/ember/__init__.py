@@ -4,7 +4,22 @@
 `backward()`, custom autograd Functions, and (as they land) nn, optim and utils.data.
 """
 
-from ember import _backend, _dtype, autograd, cuda, distributed, linalg, nn, ops, optim, utils, viz
+import math as _math
+
+from ember import (
+    _backend,
+    _dtype,
+    autograd,
+    cuda,
+    distributed,
+    func,
+    linalg,
+    nn,
+    ops,
+    optim,
+    utils,
+    viz,
+)
 from ember._backend import Device as device
 from ember._compile import compile
 from ember._dtype import (
@@ -39,6 +54,7 @@ from ember._random import (
     seed,
     set_rng_state,
 )
+from ember._storage import _MEMORY_FORMATS, memory_format
 from ember._tensor import Tensor
 from ember._tensor_types import CPU_TYPES as _CPU_TYPES
 from ember._threads import get_num_threads, set_num_threads
@@ -57,6 +73,17 @@ globals().update(_CPU_TYPES)
 
 __version__ = "0.1.0"
 
+# PyTorch's constants
+inf = _math.inf
+nan = _math.nan
+e = _math.e
+pi = _math.pi
+# memory formats (ember tensors are always row-major: see ember.memory_format)
+contiguous_format = _MEMORY_FORMATS["contiguous_format"]
+preserve_format = _MEMORY_FORMATS["preserve_format"]
+channels_last = _MEMORY_FORMATS["channels_last"]
+channels_last_3d = _MEMORY_FORMATS["channels_last_3d"]
+
 
 def is_tensor(obj) -> bool:
     """Same as torch.is_tensor."""
@@ -73,4 +100,4 @@ def get_device(input) -> int:
     return -1 if input.device.type == "cpu" else (input.device.index or 0)
 
 
-del _backend, _dtype
+del _backend, _dtype, _math, _MEMORY_FORMATS

@@ -6,9 +6,11 @@ from typing import Any
 import ember._backend
 import ember._dtype
 import ember._random
+import ember._storage
 from ember import autograd as autograd
 from ember import cuda as cuda
 from ember import distributed as distributed
+from ember import func as func
 from ember import linalg as linalg
 from ember import nn as nn
 from ember import ops as ops
@@ -18,6 +20,7 @@ from ember import utils as utils
 from ember import viz as viz
 from ember._dtype import dtype as dtype
 from ember._random import Generator as Generator
+from ember._storage import memory_format as memory_format
 from ember._tensor import OldSvdResult, QrResult, SlogdetResult, ValuesIndices
 from ember._tensor import Tensor as Tensor
 from ember.autograd.grad_mode import enable_grad as enable_grad
@@ -37,20 +40,28 @@ class ShortTensor(Tensor): ...  # legacy constructor
 
 __version__: builtins.str
 bool: ember._dtype.dtype
+channels_last: ember._storage.memory_format
+channels_last_3d: ember._storage.memory_format
+contiguous_format: ember._storage.memory_format
 default_generator: ember._random.Generator
 device = ember._backend.Device
 double: ember._dtype.dtype
+e: builtins.float
 float: ember._dtype.dtype
 float16: ember._dtype.dtype
 float32: ember._dtype.dtype
 float64: ember._dtype.dtype
 half: ember._dtype.dtype
+inf: builtins.float
 int: ember._dtype.dtype
 int16: ember._dtype.dtype
 int32: ember._dtype.dtype
 int64: ember._dtype.dtype
 int8: ember._dtype.dtype
 long: ember._dtype.dtype
+nan: builtins.float
+pi: builtins.float
+preserve_format: ember._storage.memory_format
 short: ember._dtype.dtype
 uint8: ember._dtype.dtype
 
@@ -145,6 +156,7 @@ def argmax(input: Any, dim: Any = ..., keepdim: Any = ...) -> Tensor: ...
 def argmin(input: Any, dim: Any = ..., keepdim: Any = ...) -> Tensor: ...
 def argsort(input: Any, dim: Any = ..., descending: Any = ..., *, stable: Any = ...) -> Tensor: ...
 def argwhere(input: Any) -> Tensor: ...
+def as_strided(input: Any, size: Any, stride: Any, storage_offset: Any = ...) -> Tensor: ...
 def as_tensor(data: Any, dtype: Any = ..., device: Any = ...) -> Tensor: ...
 def asin(input: Any, *, out: Any = ...) -> Tensor: ...
 def asinh(input: Any, *, out: Any = ...) -> Tensor: ...
@@ -400,6 +412,14 @@ def isclose(
     equal_nan: Any = ...,
 ) -> Tensor: ...
 def isfinite(input: Any) -> Tensor: ...
+def isin(
+    elements: Any,
+    test_elements: Any,
+    *,
+    assume_unique: Any = ...,
+    invert: Any = ...,
+    out: Any = ...,
+) -> Tensor: ...
 def isinf(input: Any) -> Tensor: ...
 def isnan(input: Any) -> Tensor: ...
 def isneginf(input: Any, *, out: Any = ...) -> Tensor: ...
@@ -750,6 +770,16 @@ def scatter(
     reduce: Any = ...,
 ) -> Tensor: ...
 def scatter_add(input: Any, dim: Any, index: Any, src: Any) -> Tensor: ...
+def scatter_reduce(
+    input: Any,
+    dim: Any,
+    index: Any,
+    src: Any,
+    reduce: Any,
+    *,
+    include_self: Any = ...,
+    out: Any = ...,
+) -> Tensor: ...
 def seed() -> builtins.int: ...
 def select(input: Any, dim: Any, index: Any) -> Tensor: ...
 def selu(input: Any, inplace: Any = ...) -> Tensor: ...

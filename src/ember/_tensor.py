@@ -7,6 +7,7 @@ state, conversions, printing and the autograd-facing attributes.
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 import warnings
 import weakref
@@ -15,6 +16,14 @@ import numpy
 
 from ember import _backend, _dtype
 from ember._dtype import from_numpy_dtype, to_dtype
+from ember._storage import (
+    TypedStorage,
+    UntypedStorage,
+    _address,
+    _copied_memory,
+    _rebuild_tensor,
+    _storage_span,
+)
 
 
 def _grad_enabled():
@@ -359,19 +368,70 @@ class Tensor:
     def __hash__(self):
         return id(self)
 
+    # --- storage, pickling and copying ---
+    def untyped_storage(self) -> UntypedStorage:
+        """Same as torch.Tensor.untyped_storage: the memory block under this tensor (sizes in
+        bytes). Tensors that share memory (views, `.data`, `detach()`, `copy.copy`) report the
+        same `data_ptr()`. See `UntypedStorage` for what ember's storage is."""
+        return UntypedStorage(self._data)
+
+    def storage(self) -> TypedStorage:
+        """Same as torch.Tensor.storage: the storage seen as elements of this tensor's dtype
+        (sizes in elements). PyTorch deprecates it for `untyped_storage()`; ember does not warn."""
+        return TypedStorage(self._data)
+
+    def storage_offset(self) -> int:
+        """Same as torch.Tensor.storage_offset: where this tensor's first element sits in its
+        storage, in elements."""
+        start, _ = _storage_span(self._data)
+        return (_address(self._data) - start) // self._data.itemsize
+
     def __reduce_ex__(self, protocol):
-        raise TypeError("ember tensors are not pickled; save them with ember.save()")
+        """Pickling, as PyTorch's: the values, dtype, device and requires_grad round-trip, and a
+        subclass (nn.Parameter) comes back as its class with its attributes; the graph, .grad
+        and hooks do not travel (a pickled non-leaf comes back a leaf), and each tensor gets
+        its own memory. ember's checkpoint files never use pickle: `ember.save` writes
+        safetensors and `ember.load` never unpickles."""
+        state = getattr(self, "__dict__", None) or None  # subclasses' attributes
+        host = _backend.to_host(self._data)
+        return (_rebuild_tensor, (type(self), host, str(self.device), self._requires_grad, state))
+
+    def __copy__(self):
+        """copy.copy: a new tensor on the same storage (a change to either shows in the other),
+        as in PyTorch. It keeps requires_grad, not the graph or .grad: a copy of a non-leaf is a
+        leaf. Unlike PyTorch it shares the version counter too, so an in-place change through
+        the copy makes a backward that saved the original raise instead of going wrong."""
+        out = _new(type(self))
+        out._init(self._data, self._requires_grad)
+        out._vc = self._vc
+        state = getattr(self, "__dict__", None)
+        if state:
+            out.__dict__.update(state)
+        return out
 
     def __deepcopy__(self, memo):
+        """copy.deepcopy, as PyTorch's: new memory with the same values, requires_grad and a
+        deep copy of .grad and of a subclass's attributes. Tensors that shared memory before
+        share the new memory (views stay views of each other) within one deepcopy call. Only
+        graph leaves can be deep-copied, as in PyTorch."""
         if self.grad_fn is not None:
             raise RuntimeError(
-                "Only Tensors created explicitly by the user (graph leaves) support the "
-                "deepcopy protocol at the moment."
+                "Only Tensors created explicitly by the user (graph leaves) support the deepcopy "
+                "protocol at the moment.  If you were attempting to deepcopy a module, this may "
+                "be because of a torch.nn.utils.weight_norm usage, see "
+                "https://github.com/pytorch/pytorch/pull/103001"
             )
-        out = Tensor._make(self._data.copy(), self._requires_grad)
-        if self._grad is not None:
-            out._grad = Tensor._make(self._grad._data.copy())
+        if id(self) in memo:
+            return memo[id(self)]
+        out = _new(type(self))
+        out._init(_copied_memory(self._data, memo), self._requires_grad)
+        out._vc = memo.setdefault(("ember._vc", id(self._vc)), [0])
         memo[id(self)] = out
+        if self._grad is not None:
+            out._grad = copy.deepcopy(self._grad, memo)
+        state = getattr(self, "__dict__", None)
+        if state:
+            out.__dict__.update(copy.deepcopy(state, memo))
         return out
 
     # --- dtype and device moves ---
@@ -494,6 +554,7 @@ class Tensor:
         )
 
 
+# --- storage: the memory under a tensor ---
 # --- a seam for tracing tools: every read and assignment of a tensor's array ---
 _DATA_SLOT = Tensor.__dict__["_data"]  # the __slots__ descriptor: what `t._data` normally is
 # raw_array(tensor): the array a tensor holds, never through an observer (AttributeError for

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from ember import _backend
+from ember._dtype import result_type
 from ember._tensor import Tensor
+from ember.ops._table import S, register
 
 
 def _unwrap(op, *args):
@@ -111,6 +113,50 @@ def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     return Tensor._make(_as_result(xp.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan), a))
 
 
+_PICKS = {  # isin's samples: test elements taken from x, so some entries match
+    "rows": lambda x: x[1:],  # contiguous: PyTorch's isin refuses some non-contiguous ones
+    "row": lambda x: x[0],
+    "number": lambda x: 0.5,  # matches nothing; tests/ops/test_new_names.py has matches
+    "itself": lambda x: x,
+}
+
+
+@register(
+    "isin",
+    lambda lib, x, **kw: x * lib.isin(x, _PICKS[kw["pick"]](x), invert=kw["invert"]),
+    (
+        S((3, 4), pick="rows", invert=False),
+        S((3, 4), pick="row", invert=True),
+        S((2, 3), pick="number", invert=False),
+        S((), pick="itself", invert=False),
+    ),
+)
+def isin(elements, test_elements, *, assume_unique=False, invert=False):
+    """Same as torch.isin: a bool tensor of `elements`' shape, True where an element equals
+    one of `test_elements` (False with invert=True). Either argument may be a number, not
+    both; values are compared in their promoted dtype (PyTorch's result_type), and NaN
+    matches nothing. assume_unique=True promises that each argument holds no repeats (a
+    faster path; with repeats the result is undefined, as in PyTorch). Not differentiable.
+    """
+    numbers = [not isinstance(x, Tensor) for x in (elements, test_elements)]
+    if all(numbers):
+        raise TypeError(
+            "isin() received an invalid combination of arguments - got "
+            f"({type(elements).__name__}, {type(test_elements).__name__}), but expected one of "
+            "(Tensor elements, Tensor test_elements), (Number element, Tensor test_elements), "
+            "(Tensor elements, Number test_element)"
+        )
+    a, b = _unwrap("isin", elements, test_elements)
+    for x in (elements, test_elements):
+        if isinstance(x, bool) or isinstance(x, Tensor) and x._data.dtype.kind == "b":
+            raise RuntimeError("Unsupported input type encountered for isin(): Bool")
+    xp = _backend.array_module(a, b)
+    common = result_type(elements, test_elements).np
+    a, b = (xp.asarray(x, dtype=common) for x in (a, b))
+    result = xp.isin(a, b, assume_unique=bool(assume_unique), invert=bool(invert))
+    return Tensor._make(_as_result(result, a, b))
+
+
 __all__ = [
     "allclose",
     "bitwise_and",
@@ -122,6 +168,7 @@ __all__ = [
     "ge",
     "gt",
     "isclose",
+    "isin",
     "le",
     "logical_and",
     "logical_not",
@@ -137,4 +184,5 @@ ALIASES = {
     "less_equal": le,
     "not_equal": ne,
 }
-TENSOR_METHODS = {**{name: globals()[name] for name in __all__}, **ALIASES}
+# PyTorch has no Tensor.isin
+TENSOR_METHODS = {**{name: globals()[name] for name in __all__ if name != "isin"}, **ALIASES}

@@ -1,5 +1,6 @@
-"""The gather/scatter family: gather, scatter, index_select, index_add, index_fill, index_put,
-masked_fill, masked_select, take, nonzero, select.
+"""The gather/scatter family: gather, scatter, index_select, index_add, index_fill,
+index_put, masked_fill, masked_select, take, nonzero, select (scatter_reduce is in
+scatter_reduce.py).
 
 Each validates its arguments (before anything is written), builds a NumPy index tuple, and
 uses the indexing primitives of indexing.py (GetItem, IndexPut).

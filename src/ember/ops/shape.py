@@ -1,5 +1,5 @@
-"""Shape ops: reshape, view, transpose, permute, expand (views where NumPy can make one),
-and the copies built on them: repeat, tile, flip, roll."""
+"""Shape ops: reshape, view, transpose, permute, expand (views where NumPy can make one), and
+the copies built on them: repeat, tile, flip, roll. as_strided lives in strided.py."""
 
 from __future__ import annotations
 
