@@ -297,6 +297,24 @@ class Tensor:
             self._hooks = []
         return _Handle(self._hooks, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Same as torch.Tensor.register_post_accumulate_grad_hook: `hook(tensor)` runs after
+        backward has added into this leaf's .grad (e.g. to step an optimizer in backward)."""
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                "post accumulate grad hooks cannot be registered on non-leaf tensors"
+            )
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        from ember.autograd.engine import add_post_accumulate_hook
+
+        return add_post_accumulate_hook(self, hook)
+
+    @property
+    def output_nr(self) -> int:
+        """Same as torch.Tensor.output_nr: which output of its grad_fn this tensor is."""
+        return self._output_nr
+
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Same as torch.Tensor.backward: accumulate d(self)/d(leaf) into each leaf's .grad."""
         from ember.autograd.engine import backward

@@ -183,3 +183,18 @@ def test_second_derivatives_flow_through_hooked_saved_tensors(lib):
     (g,) = lib.autograd.grad(y.sum(), x, create_graph=True)
     g.sum().backward()  # d/dx of 2x exp(x^2) = (2 + 4x^2) exp(x^2)
     assert x.grad.tolist() == pytest.approx([3 * 1.2840254, 6 * 2.7182818])
+
+
+def test_post_accumulate_grad_hook_and_output_nr(lib):
+    w = lib.ones(2, requires_grad=True)
+    seen = []
+    handle = w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.tolist()))
+    (w * 3).sum().backward()
+    (w * 3).sum().backward()
+    handle.remove()
+    (w * 3).sum().backward()
+    assert seen == [[3.0, 3.0], [6.0, 6.0]] and w.grad.tolist() == [9.0, 9.0]
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (w * 2).register_post_accumulate_grad_hook(lambda t: None)
+    values, indices = lib.ones(2, 3, requires_grad=True).max(1)
+    assert values.output_nr == 0 and (w * 2).output_nr == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 
 from ember._backend import FLOAT_STATE, QUIET_FLOATS, writeable
 from ember._tensor import Tensor
@@ -198,6 +199,28 @@ def _on_new_thread(args):
     return outcome["result"]
 
 
+_post_accumulate = {}  # id(leaf) -> (weak reference to it, its post-accumulate-grad hooks)
+
+
+def add_post_accumulate_hook(leaf, hook):
+    """Register `hook(leaf)` to run after backward adds into `leaf.grad`; returns a handle."""
+    from ember.autograd.graph import _Handle
+
+    key = id(leaf)
+    entry = _post_accumulate.get(key)
+    if entry is None or entry[0]() is not leaf:
+        ref = weakref.ref(leaf, lambda _, key=key: _post_accumulate.pop(key, None))
+        entry = _post_accumulate[key] = (ref, [])
+    return _Handle(entry[1], hook)
+
+
+def _run_post_accumulate(leaf):
+    entry = _post_accumulate.get(id(leaf))
+    if entry is not None and entry[0]() is leaf:
+        for hook in list(entry[1]):
+            hook(leaf)
+
+
 class _Pass(threading.local):
     callbacks = None  # what queue_callback added during the pass running on this thread
     captures = ()  # per pass running on this thread, outermost first: does it return grads?
@@ -279,6 +302,8 @@ def _run_graph(roots, grads, retain_graph, create_graph, capture, accumulate):
             if node.__class__ is AccumulateGrad:
                 if accumulate and buf[0] is not None:
                     _accumulate(node.variable, buf[0], create_graph, fresh)
+                    if _post_accumulate:
+                        _run_post_accumulate(node.variable)
                 continue
             if useful is not None and not any(n in useful for n, _ in node._edges):
                 continue  # nothing wanted lies beyond this node: its backward need not run
