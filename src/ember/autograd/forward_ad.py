@@ -186,12 +186,18 @@ def wants(args) -> bool:
 
 def apply_dual(op, args, kwargs):
     """`op.apply(*args, **kwargs)` whose floating outputs carry the tangents that the inputs'
-    tangents imply."""
+    tangents imply: by the op's own rule where it has one (see `rule_for`), else by
+    transposing its backward."""
     tangents = [tangent_of(a) if isinstance(a, Tensor) else None for a in args]
+    rule = rule_for(op)
     _propagating.on = True
     try:
         result = op.apply(*args, **kwargs)
-        jvps = _jvp_by_transposition(op, args, kwargs, tangents)
+        if rule is None:
+            jvps = _jvp_by_transposition(op, args, kwargs, tangents)
+        else:
+            jvps = rule(op, args, kwargs, tangents, result)
+            jvps = jvps if isinstance(jvps, tuple) else (jvps,)
     finally:
         _propagating.on = False
     outputs = result if isinstance(result, tuple) else (result,)
@@ -199,6 +205,80 @@ def apply_dual(op, args, kwargs):
         if isinstance(out, Tensor) and out.is_floating_point():
             set_tangent(out, jvp)
     return result
+
+
+# --- forward rules written out (the rest are derived by transposition) ---
+# ops linear in all their tensor arguments together: the tangent is the op of the tangents.
+# Each names the positions where a plain number is a value (an added or written constant,
+# whose tangent is 0) rather than a shape, dim or flag.
+LINEAR = {
+    **{
+        name: ()
+        for name in """cast clone to_device getitem copy cat split diag_embed diagonal
+    avg_pool2d fold unfold cumsum mean sum sum_to_size expand flip permute reshape transpose
+    as_strided neg""".split()
+    },
+    "add": (0, 1),
+    "sub": (0, 1),
+    "setitem": (1,),
+}
+
+
+def rule_for(op):
+    """The op's written forward rule, or None: elementwise one-input ops (their derivative
+    applied to the tangent), the linear ops above, and mul, div, mm, matmul."""
+    derivative = getattr(op, "elementwise_derivative", None)
+    if derivative is not None:
+        return _elementwise_rule
+    name = getattr(op, "_table_name", None)
+    if name in LINEAR:
+        return _linear_rule
+    return _PRODUCT_RULES.get(name)
+
+
+_NUMBER = (int, float, bool)
+
+
+def _elementwise_rule(op, args, kwargs, tangents, out):
+    return op.elementwise_derivative(args[0], out, tangents[0])
+
+
+def _linear_rule(op, args, kwargs, tangents, out):
+    from ember.ops.creation import zeros_like
+
+    values = LINEAR[op._table_name]
+    moved = []
+    for k, (a, t) in enumerate(zip(args, tangents)):
+        if t is None and isinstance(a, Tensor) and a.is_floating_point():
+            t = zeros_like(a)
+        elif t is None and k in values and a.__class__ in _NUMBER:
+            t = 0.0  # a constant added or written: no tangent
+        moved.append(a if t is None else t)
+    return op.apply(*moved, **kwargs)
+
+
+def _sum_of(terms):
+    terms = [t for t in terms if t is not None]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def _mul_rule(op, args, kwargs, tangents, out):
+    (a, b), (ta, tb) = args, tangents  # d(ab) = da b + a db
+    return _sum_of(
+        [None if ta is None else op.apply(ta, b), None if tb is None else op.apply(a, tb)]
+    )
+
+
+def _div_rule(op, args, kwargs, tangents, out):
+    b, (ta, tb) = args[1], tangents  # d(a/b) = (da - (a/b) db) / b
+    top = _sum_of([ta, None if tb is None else -(out.detach() * tb)])
+    return op.apply(top, b)
+
+
+_PRODUCT_RULES = {"mul": _mul_rule, "mm": _mul_rule, "matmul": _mul_rule, "div": _div_rule}
 
 
 def _jvp_by_transposition(op, args, kwargs, tangents):

@@ -312,6 +312,8 @@ def unary(name, forward, derivative, samples=UNARY, **spec):
             return derivative(x, out, grad)
 
     Op.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)  # the family's module
+    # elementwise, so the derivative applied to a tangent is the forward-mode rule too
+    Op.elementwise_derivative = staticmethod(derivative)
     make_primitive(Op, name)
     register(name, lambda lib, x: getattr(lib, name)(x), samples, **spec)(Op)
 
