@@ -234,6 +234,8 @@ def tensor_stub(cls) -> str:
     for name, obj in sorted(vars(cls).items()):
         if name not in SKIP:
             lines += tensor_member(name, obj)
+    if len(lines) == 1:  # a class with nothing but a docstring
+        return f"class {cls.__name__}: ..."
     return "\n".join(lines)
 
 
@@ -252,6 +254,8 @@ def render(home, imports, classes, body) -> str:
     own = sorted(own, key=import_order)
     lines = [HEADER, "", *std, *[""] * bool(std), *own, ""]
     for cls in classes:  # one-line classes stand together, the others apart
+        if "\n" in cls and lines[-1]:
+            lines.append("")
         lines += [cls, ""] if "\n" in cls else [cls]
     if classes and lines[-1]:
         lines.append("")

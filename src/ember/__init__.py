@@ -90,6 +90,11 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
 
+def is_inference(input) -> bool:
+    """Same as torch.is_inference: whether `input` was made inside inference_mode()."""
+    return input.is_inference()
+
+
 def numel(input) -> int:
     """Same as torch.numel."""
     return input.numel()

@@ -48,6 +48,28 @@ _FLOAT_TYPE_NAMES = {
 _new = object.__new__
 
 
+# --- inference tensors: made in inference mode, they get a version counter of this class ---
+class InferenceVersion(list):
+    """The version counter of an inference tensor (one made inside `inference_mode()`, views
+    included, as PyTorch's): outside inference mode it may not be changed in place, saved for
+    backward, or made to require grad."""
+
+
+INFERENCE_THREADS = [0]  # threads inside inference_mode(): when none, making a tensor checks 0
+_INFERENCE_THREADS = INFERENCE_THREADS
+_inference = threading.local()
+
+
+def inference_on() -> bool:
+    """True inside inference_mode() on this thread."""
+    return INFERENCE_THREADS[0] > 0 and getattr(_inference, "on", False)
+
+
+def new_version():
+    """A fresh version counter: an InferenceVersion inside inference_mode()."""
+    return InferenceVersion([0]) if inference_on() else [0]
+
+
 class Tensor:
     """Same as torch.Tensor: an n-dimensional array that can record its history for autograd.
 
@@ -92,7 +114,7 @@ class Tensor:
         self._grad = None
         self.grad_fn = grad_fn
         self._output_nr = output_nr
-        self._vc = [0]
+        self._vc = [0] if not INFERENCE_THREADS[0] else new_version()
         self._base = self._view_of = None
         self._hooks = None
         self._accum = None
@@ -107,7 +129,7 @@ class Tensor:
         t._grad = None
         t.grad_fn = grad_fn
         t._output_nr = output_nr
-        t._vc = [0]
+        t._vc = [0] if not _INFERENCE_THREADS[0] else new_version()
         t._base = t._view_of = t._hooks = t._accum = None
         t._retains_grad = False
         return t
@@ -191,12 +213,21 @@ class Tensor:
                 "a computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach()."
             )
+        if requires_grad and self._vc.__class__ is InferenceVersion and not inference_on():
+            raise RuntimeError(
+                "Setting requires_grad=True on inference tensor outside InferenceMode is not "
+                "allowed."
+            )
         if requires_grad and self._data.dtype.kind != "f":
             raise RuntimeError(
                 f"only Tensors of floating point dtype can require gradients (got {self.dtype})"
             )
         self._requires_grad = requires_grad
         return self
+
+    def is_inference(self) -> bool:
+        """Same as torch.Tensor.is_inference: made inside inference_mode()."""
+        return self._vc.__class__ is InferenceVersion
 
     @property
     def is_leaf(self):

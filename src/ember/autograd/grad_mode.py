@@ -186,16 +186,33 @@ class inference_mode(_GradModeContext):  # noqa: N801
         self._mode = not mode
 
     def __enter__(self):
+        from ember import _tensor  # the tensor module marks what is made meanwhile
+
         super().__enter__()
         self._prev_inference = _state.inference
         _state.inference = self._inference
+        _set_inference_marking(_tensor, self._prev_inference, self._inference)
 
     def __exit__(self, *exc):
+        from ember import _tensor
+
+        _set_inference_marking(_tensor, _state.inference, self._prev_inference)
         _state.inference = self._prev_inference
         return super().__exit__(*exc)
 
     def _args(self):
         return (self._inference,)
+
+
+_MARKING_LOCK = threading.Lock()
+
+
+def _set_inference_marking(tensor_module, was, now):
+    """Tell the tensor module whether this thread makes inference tensors now."""
+    tensor_module._inference.on = now
+    if was != now:
+        with _MARKING_LOCK:
+            tensor_module.INFERENCE_THREADS[0] += 1 if now else -1
 
 
 def is_inference_mode_enabled() -> bool:

@@ -16,7 +16,7 @@ import inspect
 import sys
 
 from ember import _backend
-from ember._tensor import Tensor
+from ember._tensor import InferenceVersion, Tensor
 from ember.autograd import forward_ad, hooks
 from ember.autograd.anomaly import record_trace
 from ember.autograd.function import Function, _node_class, attach_outputs, connect
@@ -69,6 +69,12 @@ def _stores_attributes(code) -> bool:
 
 
 _make = Tensor._make
+INFERENCE_SAVED = (
+    "Inference tensors cannot be saved for backward. Please do not use Tensors created in "
+    "inference mode in computation tracked by autograd. To work around this, you can make a "
+    "clone to get a normal tensor and use it in autograd, or use `ember.no_grad()` instead of "
+    "`ember.inference_mode()`."
+)
 _DUAL = DUAL_LEVEL_OPEN  # a dual level is open: inputs may carry tangents
 _get_floats = _backend.FLOAT_STATE.get  # bound once: C calls (see _backend)
 _set_floats = _backend.FLOAT_STATE.set
@@ -203,7 +209,7 @@ def _share_storage(t, base):
     """A view's tensor shares its base's version counter and remembers the base; True if `t`
     really is a view (NumPy may have copied)."""
     if t._data.base is not None and _backend.shares_storage(t._data, base._data):
-        t._vc = base._vc
+        t._vc = base._vc  # (so a view is an inference tensor exactly when its base is)
         t._base = base._base if base._base is not None else base
         return True
     return False
@@ -261,6 +267,8 @@ def _pack(node, args, data, outputs):
             if entry is None:
                 for a, d in zip(args, data):
                     if x is d and isinstance(a, Tensor):
+                        if a._vc.__class__ is InferenceVersion:
+                            raise RuntimeError(INFERENCE_SAVED)
                         entry = (a, a._vc[0]) if pair is None else (hooks.pack(pair, a), None)
                         break
             if entry is None:

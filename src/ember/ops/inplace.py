@@ -9,7 +9,7 @@ of using the new one.
 from __future__ import annotations
 
 from ember import _backend
-from ember._tensor import Tensor
+from ember._tensor import InferenceVersion, Tensor, inference_on
 from ember.autograd import forward_ad
 from ember.autograd.grad_mode import DUAL_LEVEL_OPEN, _state
 from ember.ops import pointwise
@@ -28,6 +28,12 @@ def _records(tensor, others):
 
 def check_inplace(tensor, others=()):
     """Refuse in-place changes that would make a gradient wrong, before anything changes."""
+    if tensor._vc.__class__ is InferenceVersion and not inference_on():
+        raise RuntimeError(
+            "Inplace update to inference tensor outside InferenceMode is not allowed.You can "
+            "make a clone to get a normal tensor before doing inplace update.See "
+            "https://github.com/pytorch/rfcs/pull/17 for more details."
+        )
     if not _records(tensor, others):
         return
     if tensor.grad_fn is None and tensor._requires_grad:
