@@ -198,3 +198,22 @@ def test_post_accumulate_grad_hook_and_output_nr(lib):
         (w * 2).register_post_accumulate_grad_hook(lambda t: None)
     values, indices = lib.ones(2, 3, requires_grad=True).max(1)
     assert values.output_nr == 0 and (w * 2).output_nr == 0
+
+
+def test_backward_takes_gradient_edges_as_roots_and_inputs(lib):
+    get_edge = lib.autograd.graph.get_gradient_edge
+    x = lib.ones(2, requires_grad=True)
+    lib.autograd.backward((x * 3).sum(), inputs=[get_edge(x)])
+    assert x.grad.tolist() == [3.0, 3.0]
+    z = x * 2
+    lib.autograd.backward(get_edge(z), lib.ones(2))  # from a node's output, given its grad
+    assert x.grad.tolist() == [5.0, 5.0]
+
+
+def test_execution_engine_queue_callback(lib):
+    calls = []
+    x = lib.ones(1, requires_grad=True)
+    engine = lib.autograd.Variable._execution_engine
+    x.register_hook(lambda g: engine.queue_callback(lambda: calls.append("end")))
+    (x * 2).sum().backward()
+    assert calls == ["end"]

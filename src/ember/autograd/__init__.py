@@ -5,6 +5,7 @@ from ember.autograd.anomaly import detect_anomaly, is_anomaly_enabled, set_detec
 from ember.autograd.engine import backward, grad
 from ember.autograd.function import Function, once_differentiable
 from ember.autograd.grad_mode import (
+    _force_original_view_tracking,
     enable_grad,
     inference_mode,
     is_grad_enabled,

@@ -38,6 +38,11 @@ def _root_gradients(roots, grads):
         )
     out = []
     for i, (t, g) in enumerate(zip(roots, grads)):
+        if isinstance(t, GradientEdge):  # a node's output, standing for its tensor
+            if not isinstance(g, Tensor):
+                raise RuntimeError("backward of a GradientEdge needs its gradient as a Tensor")
+            out.append(g)
+            continue
         if not isinstance(t, Tensor):
             raise TypeError(f"backward(): expected a Tensor, got {type(t).__name__}")
         if t.grad_fn is None and not t._requires_grad:
@@ -266,7 +271,7 @@ def _execute(roots, grads, retain_graph, create_graph, capture, accumulate):
 
 
 def _run_graph(roots, grads, retain_graph, create_graph, capture, accumulate):
-    root_edges = [edge_of(t) for t in roots]
+    root_edges = [tuple(t) if isinstance(t, GradientEdge) else edge_of(t) for t in roots]
     wanted = None if capture is None else [n for n, _ in capture if n is not None]
     deps, useful = _count_dependencies([n for n, _ in root_edges], wanted)
     buffers = {}
@@ -471,7 +476,10 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     for t, edge in zip(inputs, edges):
         g = captured.get(edge)
         if g is not None:
-            if t.grad_fn is None:
+            if isinstance(t, GradientEdge):  # a leaf's edge fills that leaf's .grad
+                if t.node.__class__ is AccumulateGrad:
+                    _accumulate(t.node.variable, g, create_graph, fresh)
+            elif t.grad_fn is None:
                 _accumulate(t, g, create_graph, fresh)
             else:
                 t._grad = g if t._grad is None else t._grad + g
@@ -480,7 +488,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 def _input_edges(inputs, who):
     edges = []
     for t in inputs:
-        if isinstance(t, GradientEdge) and who == "grad":
+        if isinstance(t, GradientEdge):
             edges.append(tuple(t))
             continue
         if not isinstance(t, Tensor):

@@ -240,3 +240,14 @@ class set_multithreading_enabled:  # noqa: N801
 def is_multithreading_enabled() -> bool:
     """Same as torch.autograd.is_multithreading_enabled."""
     return _state.multithreading
+
+
+class _force_original_view_tracking(_GradModeContext):  # noqa: N801
+    """PyTorch's torch.autograd._force_original_view_tracking: ember always replays views from
+    their base as the original view op, so the setting changes nothing."""
+
+    def __init__(self, mode: bool):
+        self._mode = _state.enabled  # leaves grad mode as it is
+
+    def _args(self):
+        return (True,)

@@ -34,3 +34,17 @@ class Variable(metaclass=_VariableMeta):
         if requires_grad:
             out.requires_grad_(True)
         return out
+
+
+class _ExecutionEngine:
+    """`Variable._execution_engine` of PyTorch: the engine's callback queue."""
+
+    @staticmethod
+    def queue_callback(callback) -> None:
+        """Run `callback()` when the backward pass running on this thread ends."""
+        from ember.autograd.engine import queue_callback
+
+        queue_callback(callback)
+
+
+Variable._execution_engine = _ExecutionEngine()
