@@ -262,6 +262,10 @@ class Tensor:
                 raise RuntimeError("assigned grad has data of a different type")
         self._grad = value
 
+    @grad.deleter
+    def grad(self):
+        self._grad = None  # `del x.grad`, as PyTorch
+
     @property
     def _version(self):
         """How many in-place changes this storage has seen (shared with views)."""

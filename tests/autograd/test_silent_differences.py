@@ -147,3 +147,48 @@ def test_reentrant_backward_keeps_grad_mode_and_errors():
     with pytest.raises(ValueError, match="deep down"):
         Fails.apply(start).sum().backward()
     assert ember.is_grad_enabled()
+
+
+def test_zero_to_a_tensor_power_has_pytorchs_exponent_gradient(lib):
+    b = lib.tensor([-1.0, 0.0, 1.0], requires_grad=True)
+    lib.pow(0.0, b).sum().backward()
+    assert b.grad.tolist() == [float("-inf"), 0.0, 0.0]
+
+
+def test_atan2_at_the_origin_has_zero_gradient(lib):
+    x, y = lib.zeros(1, requires_grad=True), lib.zeros(1, requires_grad=True)
+    lib.atan2(x, y).sum().backward()
+    assert x.grad.tolist() == [0.0] and y.grad.tolist() == [0.0]
+
+
+def test_grad_applies_hooks_of_leaf_inputs(lib):
+    a = lib.ones(2, requires_grad=True)
+    a.register_hook(lambda g: g * 10)
+    assert lib.autograd.grad((a * 2).sum(), a)[0].tolist() == [20.0, 20.0]
+
+
+def test_a_custom_function_may_name_its_backward_vjp(lib):
+    class Double(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def vjp(ctx, grad):
+            return grad * 2
+
+    x = lib.ones(2, requires_grad=True)
+    Double.apply(x).sum().backward()
+    assert x.grad.tolist() == [2.0, 2.0]
+
+
+def test_del_grad_and_anomaly_without_nan_checks(lib):
+    x = lib.ones(2, requires_grad=True)
+    (x * 2).sum().backward()
+    del x.grad
+    assert x.grad is None
+    z = lib.zeros(1, requires_grad=True)
+    with pytest.warns(UserWarning):
+        with lib.autograd.detect_anomaly(check_nan=False):
+            (z.sqrt() * 0).sum().backward()  # NaN gradient, but no check asked for
+    assert z.grad.isnan().all()

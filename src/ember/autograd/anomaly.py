@@ -18,14 +18,14 @@ class set_detect_anomaly:  # noqa: N801
     """Same as torch.autograd.set_detect_anomaly: takes effect at once; also a context manager."""
 
     def __init__(self, mode: bool, check_nan: bool = True):
-        self._prev = _state.anomaly
-        _state.anomaly = bool(mode)
+        self._prev = (_state.anomaly, _state.anomaly_check_nan)
+        _state.anomaly, _state.anomaly_check_nan = bool(mode), bool(check_nan)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        _state.anomaly = self._prev
+        _state.anomaly, _state.anomaly_check_nan = self._prev
         return False
 
 
@@ -44,12 +44,12 @@ class detect_anomaly:  # noqa: N801
         )
 
     def __enter__(self):
-        self._prev = _state.anomaly
-        _state.anomaly = True
+        self._prev = (_state.anomaly, _state.anomaly_check_nan)
+        _state.anomaly, _state.anomaly_check_nan = True, self.check_nan
         return self
 
     def __exit__(self, *exc):
-        _state.anomaly = self._prev
+        _state.anomaly, _state.anomaly_check_nan = self._prev
         return False
 
     def __call__(self, fn):
@@ -71,6 +71,8 @@ def run_checked(node, grads):
     fn = node._fn
     results = fn.backward(node, *grads) if fn is not None else node._run_backward(grads)
     outputs = results if isinstance(results, tuple) else (results,)
+    if not _state.anomaly_check_nan:  # detect_anomaly(check_nan=False): traces only
+        return results
     for i, g in enumerate(outputs):
         if g is not None and hasattr(g, "_data") and g._data.dtype.kind == "f":
             xp_array = g._data

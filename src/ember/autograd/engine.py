@@ -303,6 +303,9 @@ def _run_graph(roots, grads, retain_graph, create_graph, capture, accumulate):
             if capture_set:
                 for nr, g in enumerate(buf):
                     if (node, nr) in capture_set:
+                        if nr == 0 and node.__class__ is AccumulateGrad and g is not None:
+                            hooks = node.variable._hooks  # a leaf's own hooks apply too
+                            g = _run_tensor_hooks(hooks, g) if hooks else g
                         captured[(node, nr)] = g
             if node.__class__ is AccumulateGrad:
                 if accumulate and buf[0] is not None:

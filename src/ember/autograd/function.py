@@ -136,6 +136,8 @@ class Function:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        if "vjp" in cls.__dict__ and "backward" not in cls.__dict__:
+            cls.backward = cls.__dict__["vjp"]  # PyTorch accepts either name
         cls._node_cls = _node_class(cls)
 
     @staticmethod

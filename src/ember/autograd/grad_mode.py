@@ -10,6 +10,7 @@ import threading
 class _GradState(threading.local):
     enabled = True
     anomaly = False
+    anomaly_check_nan = True
     inference = False
     multithreading = True
 

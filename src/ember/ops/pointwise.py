@@ -161,6 +161,8 @@ class Pow(Primitive):
         if ctx.needs_input_grad[1]:
             if isinstance(a, Tensor):  # d(a**b)/db = a**b * log(a), taken as 0 where a == 0
                 gb = where((a == 0) & (b >= 0), 0.0, grad * out * a.log())
+            elif a == 0:  # 0 ** b: flat for b >= 0, -inf for b < 0 (PyTorch's convention)
+                gb = where(b >= 0, 0.0, grad * -math.inf)
             else:
                 gb = grad * out * (math.log(a) if a > 0 else math.nan)
         return ga, gb

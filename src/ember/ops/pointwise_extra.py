@@ -413,7 +413,9 @@ class Atan2(Primitive):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        scale = grad / (a * a + b * b)
+        norm = a * a + b * b
+        # at (0, 0) both partial derivatives are taken as 0, as PyTorch
+        scale = where(norm == 0, 0.0, grad / where(norm == 0, 1.0, norm))
         needs = ctx.needs_input_grad
         return (scale * b if needs[0] else None), (-scale * a if needs[1] else None)
 
