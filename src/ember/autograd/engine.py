@@ -282,6 +282,8 @@ def _run_graph(roots, grads, retain_graph, create_graph, capture, accumulate):
         buf[nr] = g if buf[nr] is None else buf[nr] + g
     captured = {} if capture is not None else None
     capture_set = set(capture) if capture is not None else ()
+    # inputs given as tensors (not GradientEdges): their leaves' own hooks apply, as PyTorch's
+    hooked = {e for e in capture if type(e) is tuple} if capture is not None else ()
     fresh = _FreshGrads(grads)
     observers = _node_observers
     ready = [n for n in buffers if deps.get(n, 0) == 0]
@@ -303,7 +305,8 @@ def _run_graph(roots, grads, retain_graph, create_graph, capture, accumulate):
             if capture_set:
                 for nr, g in enumerate(buf):
                     if (node, nr) in capture_set:
-                        if nr == 0 and node.__class__ is AccumulateGrad and g is not None:
+                        leaf = node.__class__ is AccumulateGrad and (node, nr) in hooked
+                        if leaf and g is not None:
                             hooks = node.variable._hooks  # a leaf's own hooks apply too
                             g = _run_tensor_hooks(hooks, g) if hooks else g
                         captured[(node, nr)] = g
@@ -492,7 +495,7 @@ def _input_edges(inputs, who):
     edges = []
     for t in inputs:
         if isinstance(t, GradientEdge):
-            edges.append(tuple(t))
+            edges.append(t)  # (kept a GradientEdge: a leaf's hooks apply to tensor inputs only)
             continue
         if not isinstance(t, Tensor):
             raise TypeError(f"{who}(): inputs must be Tensors, got {type(t).__name__}")

@@ -28,6 +28,7 @@ from ember.autograd.engine import grad as _autograd_grad
 from ember.autograd.function import Function
 from ember.autograd.grad_mode import enable_grad, is_grad_enabled
 from ember.autograd.graph import AccumulateGrad, type_string
+from ember.autograd.hooks import get_gradient_edge
 
 __all__ = [
     "CheckpointError",
@@ -275,6 +276,9 @@ def _recompute_grad(roots, targets, root_grads, create_graph):
     """autograd.grad of one recomputation, marked as a checkpoint's own pass."""
     owned = getattr(_own, "depths", frozenset())
     _own.depths = owned | {len(_engine.running_passes())}
+    # leaves as their gradient edges: their hooks run once, when the pass around this one
+    # hands them the gradient, not here too
+    targets = [get_gradient_edge(t) if t.grad_fn is None else t for t in targets]
     try:
         return _autograd_grad(
             roots,
