@@ -55,14 +55,22 @@ class InferenceVersion(list):
     backward, or made to require grad."""
 
 
-INFERENCE_THREADS = [0]  # threads inside inference_mode(): when none, making a tensor checks 0
-_INFERENCE_THREADS = INFERENCE_THREADS
+INFERENCE_THREADS = [0]  # how many threads are inside inference_mode()
+_marking = False  # INFERENCE_THREADS[0] > 0: only then does making a tensor ask the thread
 _inference = threading.local()
 
 
 def inference_on() -> bool:
     """True inside inference_mode() on this thread."""
-    return INFERENCE_THREADS[0] > 0 and getattr(_inference, "on", False)
+    return _marking and getattr(_inference, "on", False)
+
+
+def count_inference_thread(change: int) -> None:
+    """A thread enters (+1) or leaves (-1) inference mode (called by autograd.inference_mode
+    under its lock): while any thread is inside, new tensors ask whether they are made there."""
+    global _marking
+    INFERENCE_THREADS[0] += change
+    _marking = INFERENCE_THREADS[0] > 0
 
 
 def new_version():
@@ -114,7 +122,7 @@ class Tensor:
         self._grad = None
         self.grad_fn = grad_fn
         self._output_nr = output_nr
-        self._vc = [0] if not INFERENCE_THREADS[0] else new_version()
+        self._vc = new_version() if _marking else [0]
         self._base = self._view_of = None
         self._hooks = None
         self._accum = None
@@ -129,7 +137,7 @@ class Tensor:
         t._grad = None
         t.grad_fn = grad_fn
         t._output_nr = output_nr
-        t._vc = [0] if not _INFERENCE_THREADS[0] else new_version()
+        t._vc = new_version() if _marking else [0]
         t._base = t._view_of = t._hooks = t._accum = None
         t._retains_grad = False
         return t

@@ -213,7 +213,7 @@ def _set_inference_marking(tensor_module, was, now):
     tensor_module._inference.on = now
     if was != now:
         with _MARKING_LOCK:
-            tensor_module.INFERENCE_THREADS[0] += 1 if now else -1
+            tensor_module.count_inference_thread(1 if now else -1)
 
 
 def is_inference_mode_enabled() -> bool:
