@@ -135,12 +135,17 @@ class Primitive(Function):
 
     _builtin_op = True  # its Node is named like PyTorch's built-ins: 'MulBackward0'
     _ctx_per_call = True  # set per subclass: does forward store values on its ctx?
+    # True for ops whose forward does no float arithmetic that could overflow or divide by
+    # zero (views, selections, tanh, ...): they skip switching NumPy's warnings off
+    float_safe = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         forward = cls.__dict__.get("forward")
         if forward is not None:
             cls._ctx_per_call = _stores_attributes(forward.__func__.__code__)
+        if cls.view_of is not None and "float_safe" not in cls.__dict__:
+            cls.float_safe = True  # a view computes nothing
 
     @classmethod
     def apply(cls, *args, **kwargs):
@@ -168,11 +173,12 @@ class Primitive(Function):
             connect(node, args)
             if _state.anomaly:
                 record_trace(node)
-            token = _set_floats(_QUIET)
+            token = None if cls.float_safe else _set_floats(_QUIET)
         else:
             node = None
             ctx = _UnrecordedCtx() if cls._ctx_per_call else _SHARED_CTX
-            token = None if _get_floats() is _QUIET else _set_floats(_QUIET)
+            quiet = cls.float_safe or _get_floats() is _QUIET
+            token = None if quiet else _set_floats(_QUIET)
         try:
             out = cls.forward(ctx, *data, **kwargs)
         except ValueError as error:  # NumPy's words, e.g. for shapes that do not broadcast
@@ -306,6 +312,7 @@ def unary(name, forward, derivative, samples=UNARY, **spec):
     """
     params = inspect.signature(derivative).parameters
     save_x, save_out = "x" in params, "out" in params
+    float_safe = spec.pop("float_safe", False)
 
     class Op(Primitive):
         @staticmethod
@@ -322,6 +329,7 @@ def unary(name, forward, derivative, samples=UNARY, **spec):
     Op.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)  # the family's module
     # elementwise, so the derivative applied to a tangent is the forward-mode rule too
     Op.elementwise_derivative = staticmethod(derivative)
+    Op.float_safe = float_safe
     make_primitive(Op, name)
     register(name, lambda lib, x: getattr(lib, name)(x), samples, **spec)(Op)
 

@@ -221,7 +221,7 @@ def pow(input, exponent):  # noqa: A001
 
 
 # --- one-input functions: forward on arrays, derivative in ember ops ---
-_neg = unary("neg", lambda xp, x: -x, lambda _x, _out, grad: -grad)
+_neg = unary("neg", lambda xp, x: -x, lambda _x, _out, grad: -grad, float_safe=True)
 
 
 def neg(input):
@@ -289,6 +289,8 @@ class ReluGrad(Primitive):
     """grad where out > 0, else 0: relu's backward as one node (its own gradient in out is 0).
     Selected, not multiplied by the mask: a NaN gradient stops at a dead unit, as PyTorch's."""
 
+    float_safe = True
+
     @staticmethod
     def forward(ctx, out, grad):
         ctx.save_for_backward(out)
@@ -300,7 +302,12 @@ class ReluGrad(Primitive):
         return None, (ReluGrad.apply(out, gg) if ctx.needs_input_grad[1] else None)
 
 
-tanh = unary("tanh", lambda xp, x: xp.tanh(x), lambda _x, out, grad: TanhGrad.apply(out, grad))
+tanh = unary(
+    "tanh",
+    lambda xp, x: xp.tanh(x),
+    lambda _x, out, grad: TanhGrad.apply(out, grad),
+    float_safe=True,  # tanh is bounded: it never overflows
+)
 
 
 def _sigmoid(xp, x):
@@ -320,16 +327,22 @@ relu = unary(
     lambda xp, x: xp.maximum(x, 0),
     lambda _x, out, grad: ReluGrad.apply(out, grad),
     avoid=(0.0,),
+    float_safe=True,
 )
 # |x|' = sign(x), 0 at 0 as PyTorch
 abs = unary(  # noqa: A001
-    "abs", lambda xp, x: xp.abs(x), lambda x, _out, grad: grad * x.sign(), avoid=(0.0,)
+    "abs",
+    lambda xp, x: xp.abs(x),
+    lambda x, _out, grad: grad * x.sign(),
+    avoid=(0.0,),
+    float_safe=True,
 )
 sign = unary(
     "sign",
     lambda xp, x: xp.sign(x),
     lambda _x, _out, grad: grad.new_zeros(grad.shape),
     avoid=(0.0,),
+    float_safe=True,
 )
 
 
