@@ -14,6 +14,7 @@ of an inner one's result does not count them as outside.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 
 from ember import autograd
@@ -270,3 +271,15 @@ def check_no_draws(before):
     if _random.default_generator.get_state() != before:
         _random.default_generator.set_state(before)
         raise RuntimeError(RANDOM_ERROR)
+
+
+@contextlib.contextmanager
+def transform_call():
+    """One call of a transform: yields (inputs, outer), the Inputs it makes and the caller's
+    grad mode; once the call is over its fresh leaves count as constants (Inputs.finish)."""
+    outer = autograd.is_grad_enabled()
+    inputs = Inputs()
+    try:
+        yield inputs, outer
+    finally:
+        inputs.finish()

@@ -34,12 +34,8 @@ def grad_and_value(func, argnums=0, has_aux=False):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         _core.check_argnums(argnums)
-        outer = is_grad_enabled()
-        inputs = _core.Inputs()
-        try:
+        with _core.transform_call() as (inputs, outer):
             return _grad_and_value(func, argnums, has_aux, args, kwargs, inputs, outer)
-        finally:
-            inputs.finish()
 
     return wrapper
 
@@ -106,9 +102,7 @@ def vjp(func, *primals, has_aux=False):
     mode; `vjp_fn` calls `ember.autograd.grad` on the retained graph.
     """
     who = "vjp(f, *primals)"
-    outer = is_grad_enabled()
-    inputs = _core.Inputs()
-    try:
+    with _core.transform_call() as (inputs, outer):
         with enable_grad():
             primals = tuple(inputs.add(p) for p in primals)
             output = func(*primals)
@@ -121,8 +115,6 @@ def vjp(func, *primals, has_aux=False):
         result = _core.unwrap(tree_unflatten(outs, out_spec), inputs.local, outer and reaches)
         if has_aux:
             aux = _core.unwrap(aux, inputs.local, outer)
-    finally:
-        inputs.finish()
 
     def vjp_fn(cotangents, retain_graph=True, create_graph=None):
         cots, spec = tree_flatten(cotangents)

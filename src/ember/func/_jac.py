@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from ember.autograd.grad_mode import enable_grad, is_grad_enabled
+from ember.autograd.grad_mode import enable_grad
 from ember.func import _core
 from ember.func._grad import _check_cotangents
 from ember.func._jvp import _eye, jacfwd
@@ -35,12 +35,8 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         _core.check_argnums(argnums)
-        outer = is_grad_enabled()
-        inputs = _core.Inputs()
-        try:
+        with _core.transform_call() as (inputs, outer):
             return _jacrev(func, argnums, has_aux, args, kwargs, inputs, outer)
-        finally:
-            inputs.finish()
 
     return wrapper
 

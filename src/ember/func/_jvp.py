@@ -14,7 +14,7 @@ import functools
 
 from ember import autograd
 from ember._tensor import Tensor
-from ember.autograd.grad_mode import enable_grad, is_grad_enabled
+from ember.autograd.grad_mode import enable_grad
 from ember.func import _core
 from ember.func._pytree import tree_flatten, tree_unflatten
 
@@ -138,9 +138,7 @@ def jvp(func, primals, tangents, *, has_aux=False):
     dtype where PyTorch would follow a tangent of another dtype.
     """
     flat_t = _check_primals(primals, tangents)
-    outer = is_grad_enabled()
-    inputs = _core.Inputs()
-    try:
+    with _core.transform_call() as (inputs, outer):
         outs, out_spec, aux, lin = _linearize(func, primals, has_aux, outer, inputs)
         columns = lin.apply(list(enumerate(flat_t)))
         output = _unwrap_outputs(outs, out_spec, inputs, outer)
@@ -148,8 +146,6 @@ def jvp(func, primals, tangents, *, has_aux=False):
         if has_aux:
             return result + (_core.unwrap(aux, inputs.local, outer),)
         return result
-    finally:
-        inputs.finish()
 
 
 def linearize(func, *primals):
@@ -159,13 +155,9 @@ def linearize(func, *primals):
     How: `func` runs once and the first backward of the double-vjp trick (see `jvp`) is kept;
     each `jvp_fn` call is one more backward pass.
     """
-    outer = is_grad_enabled()
-    inputs = _core.Inputs()
-    try:
+    with _core.transform_call() as (inputs, outer):
         outs, out_spec, _, lin = _linearize(func, primals, False, outer, inputs)
         output = _unwrap_outputs(outs, out_spec, inputs, outer)
-    finally:
-        inputs.finish()
 
     def jvp_fn(*tangents):
         flat_t = _check_primals(primals, tangents)
@@ -201,12 +193,8 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
                     raise ValueError(
                         f"Expected primal to be floating point or complex, but got: {leaf.dtype}"
                     )
-        outer = is_grad_enabled()
-        inputs = _core.Inputs()
-        try:
+        with _core.transform_call() as (inputs, outer):
             return _jacfwd(func, argnums, has_aux, randomness, args, inputs, outer)
-        finally:
-            inputs.finish()
 
     return wrapper
 
