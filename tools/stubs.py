@@ -38,7 +38,7 @@ RETURNS = {
     **_each("max min median nanmedian nonzero atleast_1d atleast_2d atleast_3d", _ANY),
     **_each(" ".join(f"{k}max_pool{d}d" for k in ("", "adaptive_") for d in (1, 2, 3)), _ANY),
     # a Python value of several kinds, or an object of no public class
-    **_each("size type item tolist numpy register_hook load compile get_rng_state", _ANY),
+    **_each("size stride type item tolist numpy register_hook load compile get_rng_state", _ANY),
     **_each("__array__ __reduce_ex__ _legacy_scalar_index", _ANY),
     # tuples of tensors
     **_each("broadcast_tensors chunk meshgrid split tensor_split unbind hsplit vsplit", _TENSORS),

@@ -180,6 +180,14 @@ class Tensor:
 
     ndimension = dim
 
+    def stride(self, dim=None):
+        """Same as torch.Tensor.stride: steps between elements, in elements, per dim."""
+        item = self._data.itemsize
+        strides = tuple(s // item for s in self._data.strides)
+        if dim is None:
+            return strides
+        return strides[_normalize_dim(dim, self._data.ndim, "stride")]
+
     def numel(self):
         """Number of elements."""
         return self._data.size

@@ -294,3 +294,16 @@ def test_storage_of_a_numpy_array_is_the_array():
     t = ember.from_numpy(array)
     assert t.untyped_storage().data_ptr() == array.__array_interface__["data"][0]
     assert ember.from_numpy(array[1:]).untyped_storage().data_ptr() == t.data_ptr()
+
+
+def test_stride_new_and_split_with_sizes(torch):
+    for lib in (ember, torch):
+        x = lib.ones(2, 3, dtype=lib.float64)
+        assert x.stride() == (3, 1) and x.t().stride() == (1, 3) and x.stride(1) == 1
+        assert x[:, ::2].stride() == (3, 2)
+        assert tuple(x.new(2).shape) == (2,) and tuple(x.new().shape) == (0,)
+        assert x.new([1, 2]).tolist() == [1.0, 2.0] and x.new([1, 2]).dtype == lib.float64
+        assert tuple(x.new((2, 3)).shape) == (2,)  # a tuple is data
+        pieces = x.split_with_sizes([1, 2], 1)
+        assert [tuple(p.shape) for p in pieces] == [(2, 1), (2, 2)]
+        assert [tuple(p.shape) for p in lib.unsafe_split(x, 1, 1)] == [(2, 1)] * 3

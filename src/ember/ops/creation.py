@@ -391,6 +391,20 @@ def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
     )
 
 
+def new(self, *args, dtype=None, device=None):
+    """Same as torch.Tensor.new (legacy): `x.new(*sizes)` an uninitialized tensor of those
+    sizes (ember's are zeros), `x.new(data)` one from data (a list or tuple is data), `x.new()`
+    an empty one; all of x's dtype and device."""
+    dtype, device = dtype or self.dtype, device or self.device
+    if not args:
+        return _filled(0, (0,), dtype, device, False)
+    if len(args) == 1 and not isinstance(args[0], int):
+        if isinstance(args[0], Tensor):
+            return args[0].detach()
+        return tensor(args[0], dtype=dtype, device=device)
+    return _filled(0, args, dtype, device, False)
+
+
 __all__ = [
     "arange",
     "as_tensor",
@@ -421,5 +435,6 @@ TENSOR_METHODS = {
     "new_empty": _new(0),
     "new_full": new_full,
     "new_tensor": new_tensor,
+    "new": new,
 }
 del math

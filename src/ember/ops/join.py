@@ -386,6 +386,7 @@ register("vsplit", lambda lib, x: lib.vsplit(x, 2), (S((4, 2)),))(vsplit)
 register("dsplit", lambda lib, x: lib.dsplit(x, [1]), (S((2, 2, 3)),))(dsplit)
 
 __all__ = [
+    "split_with_sizes",
     "cat",
     "chunk",
     "column_stack",
@@ -401,8 +402,19 @@ __all__ = [
     "vsplit",
     "vstack",
 ]
-ALIASES = {"concat": cat, "concatenate": cat, "row_stack": vstack}
+
+
+def split_with_sizes(input, split_sizes, dim=0):
+    """Same as torch.split_with_sizes: pieces of the given sizes along dim."""
+    if isinstance(split_sizes, int):
+        raise TypeError("split_with_sizes(): argument 'split_sizes' must be tuple of ints, not int")
+    return split(input, list(split_sizes), dim)
+
+
+ALIASES = {"concat": cat, "concatenate": cat, "row_stack": vstack, "unsafe_split": split}
 TENSOR_METHODS = {
     name: globals()[name]
     for name in ("chunk", "dsplit", "hsplit", "narrow", "split", "tensor_split", "unbind", "vsplit")
 }
+TENSOR_METHODS["split_with_sizes"] = split_with_sizes
+TENSOR_METHODS["unsafe_split"] = split
