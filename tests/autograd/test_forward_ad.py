@@ -120,3 +120,18 @@ def test_nn_module_jvp_matches_pytorch(torch):
             out = lib.nn.functional.gelu(layer(x)).softmax(-1)
             results.append(fw.unpack_dual(out).tangent.detach().numpy())
     np.testing.assert_allclose(results[0], results[1], rtol=1e-10, atol=1e-12)
+
+
+def test_out_variants_refuse_dual_tensors(lib):
+    fw = fwad(lib)
+    with fw.dual_level():
+        x = fw.make_dual(lib.ones(2), lib.ones(2))
+        with pytest.raises(RuntimeError, match="forward AD with add_out"):
+            lib.add(x, x, out=lib.empty(2))
+        assert lib.add(lib.ones(2), 1, out=lib.empty(2)).tolist() == [2.0, 2.0]
+
+
+def test_grad_needs_inputs(lib):
+    w = lib.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="cannot be empty"):
+        lib.autograd.grad((w * 2).sum(), [])

@@ -525,6 +525,8 @@ def grad(
         allow_unused = materialize_grads
     roots = _as_tuple(outputs)
     inputs = _as_tuple(inputs)
+    if not inputs:
+        raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
     grads = _root_gradients(roots, _as_tuple(grad_outputs))
     if retain_graph is None:
         retain_graph = create_graph

@@ -19,7 +19,7 @@ from __future__ import annotations
 from ember._backend import array_module
 from ember._tensor import Tensor
 from ember._warn import warn
-from ember.autograd.grad_mode import _state
+from ember.autograd.grad_mode import DUAL_LEVEL_OPEN, _state
 
 
 def _kind_rank(np_dtype) -> int:
@@ -40,6 +40,14 @@ def check_out(op: str, out, inputs=()) -> None:
     for target in targets:
         if not isinstance(target, Tensor):
             raise TypeError(f"{op}(): argument 'out' must be Tensor, not {type(target).__name__}")
+    if DUAL_LEVEL_OPEN[0]:
+        from ember.autograd import forward_ad
+
+        if forward_ad.wants(tuple(inputs) + tuple(targets)):
+            raise RuntimeError(
+                f"Trying to use forward AD with {op}_out that does not support it because it "
+                "is an out= function"
+            )
     if _state.enabled:
         requires = any(t._requires_grad for t in targets) or any(
             isinstance(a, Tensor) and a._requires_grad for a in inputs
