@@ -20,6 +20,7 @@ STRICT_NAMES = {"matrix_power", "lstsq", "cholesky_solve", "solve_triangular"}
 TIE_WORDS = ("max", "min", "sort", "topk", "kthvalue", "median", "norm", "svd", "eig", "pinv",
              "qr", "clamp_tensor")  # fmt: skip
 VIEW_OR_COPY = {"reshape", "flatten", "ravel", "unflatten", "view"}  # torch: either, by layout
+READS_STORAGE = {"as_strided"}  # results depend on the input's memory layout
 FRESH_ONLY = {"div_trunc", "div_floor", "remainder", "fmod", "round"}  # kinks move with noise
 
 
@@ -238,6 +239,10 @@ class Generator:
         ):
             shapes = self._substitute(shapes, f"empty:{spec.name}" not in KNOWN_BUGS)
         ids = [self.pick_input(spec, s) for s in shapes]
+        if spec.name in READS_STORAGE:
+            # reads the input's storage itself: an intermediate's storage is each library's
+            # own layout choice (torch's linalg results are column-major), a leaf's is not
+            ids = [self.add_leaf(s, spec) for s in shapes]
         if _tie_sensitive(spec) and not self._distinct(ids):
             ids = [self.add_leaf(s, spec) for s in shapes]
         mixed_bug = f"mixed:{spec.name}" in KNOWN_BUGS or _sheltered(spec)
