@@ -345,12 +345,15 @@ def _backward_kernel(name):
 
 
 def _torch_forward_quirk(step):
-    """A step whose torch forward-mode rule is wrong: scatter_reduce(reduce='prod') gives a
-    zero tangent in torch (finite differences agree with ember; see test_op_table_forward)."""
+    """A step whose torch forward-mode rule disagrees with torch itself: scatter_reduce with
+    reduce='prod' gives a zero tangent (finite differences agree with ember; see
+    test_op_table_forward), and with amax/amin (include_self=False) it ignores a tie with the
+    input that torch's own backward shares the gradient with (ember's tangent follows that
+    backward)."""
     return (
         step.kind == "op"
         and step.params["spec"].name == "scatter_reduce"
-        and step.params["kwargs"].get("reduce") == "prod"
+        and step.params["kwargs"].get("reduce") in ("prod", "amax", "amin")
     )
 
 
