@@ -55,6 +55,12 @@ class InferenceVersion(list):
     backward, or made to require grad."""
 
 
+INFERENCE_SAVED = (
+    "Inference tensors cannot be saved for backward. Please do not use Tensors created in "
+    "inference mode in computation tracked by autograd. To work around this, you can make a "
+    "clone to get a normal tensor and use it in autograd, or use `ember.no_grad()` instead of "
+    "`ember.inference_mode()`."
+)
 INFERENCE_THREADS = [0]  # how many threads are inside inference_mode()
 _marking = False  # INFERENCE_THREADS[0] > 0: only then does making a tensor ask the thread
 _inference = threading.local()

@@ -8,13 +8,6 @@ import pytest
 import ember
 
 
-@pytest.fixture(params=["ember", "torch"])
-def lib(request):
-    if request.param == "torch":
-        return request.getfixturevalue("torch")
-    return ember
-
-
 def fwad(lib):
     return lib.autograd.forward_ad
 

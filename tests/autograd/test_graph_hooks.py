@@ -11,13 +11,6 @@ import ember
 from ember.autograd import graph
 
 
-@pytest.fixture(params=["ember", "torch"])
-def lib(request):
-    if request.param == "torch":
-        return request.getfixturevalue("torch")
-    return ember
-
-
 def test_pack_and_unpack_see_every_saved_tensor(lib):
     calls = []
 

@@ -10,13 +10,6 @@ import pytest
 import ember
 
 
-@pytest.fixture(params=["ember", "torch"])
-def lib(request):
-    if request.param == "torch":
-        return request.getfixturevalue("torch")
-    return ember
-
-
 def test_what_is_an_inference_tensor(lib):
     normal = lib.ones(2)
     with lib.inference_mode():

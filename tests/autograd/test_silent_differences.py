@@ -7,14 +7,6 @@ import pytest
 import ember
 
 
-@pytest.fixture(params=["ember", "torch"])
-def lib(request):
-    """Each case runs in ember and in PyTorch: the same code must give the same answer."""
-    if request.param == "torch":
-        return request.getfixturevalue("torch")
-    return ember
-
-
 def test_a_retained_grad_belongs_to_the_current_version(lib):
     leaf = lib.ones(1, requires_grad=True)
     a = leaf.clone()

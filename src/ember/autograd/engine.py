@@ -157,11 +157,6 @@ def observe_nodes(observer):
             _node_observers = tuple(observers)
 
 
-class _Reentrancy(threading.local):
-    depth = 0  # backward passes running on this thread, one inside another
-
-
-_reentrancy = _Reentrancy()
 # A backward run from inside another one's node (a custom Function whose backward calls
 # backward) nests on the Python stack. Past this depth the nested pass runs on a new thread,
 # with a fresh stack, while this one waits (PyTorch's remedy too), so depth has no limit.
@@ -175,13 +170,9 @@ def execute(roots, grads, retain_graph, create_graph, capture=None, accumulate=T
     with `accumulate=False`, leaves' .grad are left alone.
     """
     args = (roots, grads, retain_graph, create_graph, capture, accumulate)
-    if _reentrancy.depth >= _NESTED_PER_THREAD:
+    if len(_pass.captures) >= _NESTED_PER_THREAD:  # passes running on this thread
         return _on_new_thread(args)
-    _reentrancy.depth += 1
-    try:
-        return _execute(*args)
-    finally:
-        _reentrancy.depth -= 1
+    return _execute(*args)
 
 
 def _on_new_thread(args):

@@ -6,7 +6,7 @@ import functools
 import inspect
 import warnings
 
-from ember._tensor import InferenceVersion, Tensor
+from ember._tensor import INFERENCE_SAVED, InferenceVersion, Tensor
 from ember.autograd import forward_ad, hooks
 from ember.autograd.anomaly import record_trace
 from ember.autograd.grad_mode import DUAL_LEVEL_OPEN, _state, no_grad
@@ -83,8 +83,6 @@ def pack_saved(node, args, outputs) -> None:
                 f"save_for_backward can only save tensors, but argument was {type(x).__name__}"
             )
         if x._vc.__class__ is InferenceVersion:
-            from ember.ops._primitive import INFERENCE_SAVED
-
             raise RuntimeError(INFERENCE_SAVED)
         if pair is not None:  # a saved_tensors_hooks pack hook holds it instead
             saved.append((hooks.pack(pair, x), None))

@@ -16,7 +16,7 @@ import inspect
 import sys
 
 from ember import _backend
-from ember._tensor import InferenceVersion, Tensor
+from ember._tensor import INFERENCE_SAVED, InferenceVersion, Tensor
 from ember.autograd import forward_ad, hooks
 from ember.autograd.anomaly import record_trace
 from ember.autograd.function import Function, _node_class, attach_outputs, connect
@@ -69,12 +69,6 @@ def _stores_attributes(code) -> bool:
 
 
 _make = Tensor._make
-INFERENCE_SAVED = (
-    "Inference tensors cannot be saved for backward. Please do not use Tensors created in "
-    "inference mode in computation tracked by autograd. To work around this, you can make a "
-    "clone to get a normal tensor and use it in autograd, or use `ember.no_grad()` instead of "
-    "`ember.inference_mode()`."
-)
 _DUAL = DUAL_LEVEL_OPEN  # a dual level is open: inputs may carry tangents
 _get_floats = _backend.FLOAT_STATE.get  # bound once: C calls (see _backend)
 _set_floats = _backend.FLOAT_STATE.set
@@ -266,9 +260,8 @@ def _pack(node, args, data, outputs):
         else:
             for raw, array, t in outputs:
                 if x is raw or x is array:
-                    entry = (SavedOutput(t._output_nr, array, t._vc), None)
-                    if pair is not None:
-                        entry = (hooks.pack(pair, t), None)
+                    saved_output = SavedOutput(t._output_nr, array, t._vc)
+                    entry = (saved_output if pair is None else hooks.pack(pair, t), None)
                     break
             if entry is None:
                 for a, d in zip(args, data):
