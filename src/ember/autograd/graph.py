@@ -151,6 +151,14 @@ class Node:
             self._tensor_hooks = {}
         return _Handle(self._tensor_hooks.setdefault(output_nr, []), fn)
 
+    def __getattr__(self, name):
+        # Only reached for names the node lacks: grad_fn._saved_self and friends.
+        if name.startswith(("_saved_", "_raw_saved_")):
+            from ember.autograd.saved import lookup
+
+            return lookup(self, name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
     def _run_backward(self, grads):
         return self._fn.backward(self, *grads)
 
