@@ -54,6 +54,7 @@ from ember._random import (
     seed,
     set_rng_state,
 )
+from ember._size import Size
 from ember._storage import _MEMORY_FORMATS, memory_format
 from ember._tensor import Tensor
 from ember._tensor_types import CPU_TYPES as _CPU_TYPES

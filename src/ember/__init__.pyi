@@ -20,6 +20,7 @@ from ember import utils as utils
 from ember import viz as viz
 from ember._dtype import dtype as dtype
 from ember._random import Generator as Generator
+from ember._size import Size as Size
 from ember._storage import memory_format as memory_format
 from ember._tensor import OldSvdResult, QrResult, SlogdetResult, ValuesIndices
 from ember._tensor import Tensor as Tensor

@@ -16,6 +16,7 @@ import numpy
 
 from ember import _backend, _dtype
 from ember._dtype import from_numpy_dtype, to_dtype
+from ember._size import Size
 from ember._storage import (
     TypedStorage,
     UntypedStorage,
@@ -151,13 +152,13 @@ class Tensor:
     # --- metadata ---
     @property
     def shape(self):
-        """The tensor's shape, as a tuple (ember's Size is a plain tuple)."""
-        return self._data.shape
+        """The tensor's shape, an ember.Size."""
+        return Size(self._data.shape)
 
     def size(self, dim=None):
         """Same as torch.Tensor.size."""
         if dim is None:
-            return self._data.shape
+            return Size(self._data.shape)
         return self._data.shape[_normalize_dim(dim, self._data.ndim, "size")]
 
     @property

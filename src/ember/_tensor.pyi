@@ -7,6 +7,7 @@ from typing import Any, NamedTuple, type_check_only
 import ember._backend
 import ember._dtype
 import ember._storage
+from ember._size import Size as Size
 from ember._storage import TypedStorage as TypedStorage
 from ember._storage import UntypedStorage as UntypedStorage
 

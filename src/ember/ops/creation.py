@@ -7,6 +7,7 @@ import math
 from ember import _backend, _random
 from ember._dtype import from_numpy_dtype, get_default_dtype, int64, to_dtype
 from ember._tensor import Tensor
+from ember._size import Size
 
 
 def _size(size, op="tensor"):
@@ -393,11 +394,13 @@ def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
 
 def new(self, *args, dtype=None, device=None):
     """Same as torch.Tensor.new (legacy): `x.new(*sizes)` an uninitialized tensor of those
-    sizes (ember's are zeros), `x.new(data)` one from data (a list or tuple is data), `x.new()`
+    sizes (ember's are zeros; an ember.Size counts as sizes), `x.new(data)` one from data (a list or tuple is data), `x.new()`
     an empty one; all of x's dtype and device."""
     dtype, device = dtype or self.dtype, device or self.device
     if not args:
         return _filled(0, (0,), dtype, device, False)
+    if len(args) == 1 and isinstance(args[0], Size):
+        return _filled(0, args, dtype, device, False)
     if len(args) == 1 and not isinstance(args[0], int):
         if isinstance(args[0], Tensor):
             return args[0].detach()
