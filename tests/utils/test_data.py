@@ -322,6 +322,28 @@ def test_samplers():
     assert len(BatchSampler(range(7), 3, False)) == 3 and len(BatchSampler(range(7), 3, True)) == 2
 
 
+def test_samplers_with_replacement_draw_lazily():
+    """A huge num_samples costs nothing up front (a real program asked for 10**10 draws)."""
+    import itertools
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        uniform = RandomSampler(range(10), replacement=True, num_samples=10**10)
+        head = list(itertools.islice(iter(uniform), 100))
+        weighted = WeightedRandomSampler([0.1, 0.0, 0.9], num_samples=10**12)
+        counts = collections.Counter(itertools.islice(iter(weighted), 20_000))
+        loader = DataLoader(TensorDataset(ember.arange(10.0)), batch_size=4, sampler=uniform)
+        (batch,) = next(iter(loader))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(uniform) == 10**10 and len(head) == 100 and set(head) <= set(range(10))
+    assert set(counts) == {0, 2} and 0.87 < counts[2] / 20_000 < 0.93
+    assert batch.shape == (4,)
+    assert peak < 1_000_000
+
+
 @pytest.mark.parametrize(
     "make, error",
     [

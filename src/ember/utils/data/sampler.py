@@ -8,6 +8,8 @@ import numpy
 
 from ember import _random
 
+_CHUNK = 32  # draws with replacement come this many at a time, so memory is O(1) in num_samples
+
 
 class Sampler:
     """Same as torch.utils.data.Sampler: an iterable of indices (or of lists of indices)."""
@@ -59,7 +61,9 @@ class RandomSampler(Sampler):
         n = len(self.data_source)
         rng = _random.rng(self.generator)
         if self.replacement:
-            yield from rng.integers(0, n, size=self.num_samples).tolist()
+            for start in range(0, self.num_samples, _CHUNK):
+                size = min(_CHUNK, self.num_samples - start)
+                yield from rng.integers(0, n, size=size).tolist()
             return
         for _ in range(self.num_samples // n):
             yield from rng.permutation(n).tolist()
@@ -123,8 +127,15 @@ class WeightedRandomSampler(Sampler):
                 "cannot sample n_sample > prob_dist.size(-1) samples without replacement"
             )
         rng = _random.rng(self.generator)
-        draws = rng.choice(len(w), size=self.num_samples, replace=self.replacement, p=w / total)
-        yield from draws.tolist()
+        if not self.replacement:  # at most len(w) draws: one call
+            draws = rng.choice(len(w), size=self.num_samples, replace=False, p=w / total)
+            yield from draws.tolist()
+            return
+        cumulative = numpy.cumsum(w / total)
+        for start in range(0, self.num_samples, _CHUNK):
+            size = min(_CHUNK, self.num_samples - start)
+            draws = numpy.searchsorted(cumulative, rng.random(size) * cumulative[-1], side="right")
+            yield from numpy.minimum(draws, len(w) - 1).tolist()
 
     def __len__(self):
         return self.num_samples
