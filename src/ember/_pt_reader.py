@@ -18,7 +18,7 @@ import zipfile
 
 import numpy
 
-from ember import _backend, _dtype
+from ember import _backend, _dtype, _safe_globals
 from ember._tensor import Tensor
 from ember.serialization import UnsafeCheckpointError, _corrupt, finish_tensor
 
@@ -258,10 +258,15 @@ def _resolve(module, name, loader):
         return _Callable(name, _container(set if name == "set" else frozenset))
     if module == "_codecs" and name == "encode":
         return _Callable(name, _encode)
+    user_allowed = _safe_globals.allowed(module, name)
+    if user_allowed is not None:
+        return _Callable(name, user_allowed)
     raise UnsafeCheckpointError(
         f"ember.load refused the checkpoint: it references the global '{module}.{name}', which "
         "is not on ember's allow-list of tensor-rebuilding functions (ember never runs code "
-        "from a checkpoint)"
+        "from a checkpoint). If you trust that object, allow it: "
+        f"ember.serialization.add_safe_globals([{name}]) or, for one load, "
+        f"`with ember.serialization.safe_globals([{name}]): ...`"
     )
 
 
@@ -356,9 +361,40 @@ def _op_reduce(u):
     u.stack.append(fn.fn(*args))
 
 
+def _op_newobj(u):
+    args, cls = u.pop(), u.pop()
+    if not isinstance(cls, _Callable):
+        raise UnsafeCheckpointError(f"ember.load refused the checkpoint: it builds {cls!r:.60}")
+    if not isinstance(args, tuple):
+        raise _corrupt("NEWOBJ needs a tuple of arguments")
+    if isinstance(cls.fn, type) and _safe_globals.allowed(cls.fn.__module__, cls.fn.__qualname__):
+        u.stack.append(cls.fn.__new__(cls.fn, *args))  # a class the user allowed
+    else:
+        u.stack.append(cls.fn(*args))
+
+
+def _user_allowed_instance(obj):
+    kind = type(obj)
+    return _safe_globals.allowed(kind.__module__, kind.__qualname__) is kind
+
+
+def _set_state(obj, state):
+    if getattr(type(obj), "__setstate__", None) is not None:
+        obj.__setstate__(state)
+        return
+    slots = None
+    if isinstance(state, tuple) and len(state) == 2:
+        state, slots = state
+    for key, value in {**(state or {}), **(slots or {})}.items():
+        setattr(obj, key, value)
+
+
 def _op_build(u):
     state = u.pop()
     obj = u.stack[-1] if u.stack else None
+    if _user_allowed_instance(obj):
+        _set_state(obj, state)
+        return
     if isinstance(obj, collections.OrderedDict) and isinstance(state, dict):
         for key, value in state.items():  # e.g. a state_dict's _metadata attribute
             if not isinstance(key, str) or key.startswith("__"):
@@ -523,7 +559,7 @@ _OPCODES = {
     ord("c"): _op_global,
     0x93: _op_stack_global,
     ord("R"): _op_reduce,
-    0x81: _op_reduce,  # NEWOBJ: cls.__new__(cls, *args), only for allow-listed callables
+    0x81: _op_newobj,
     ord("b"): _op_build,
     ord("Q"): _op_binpersid,
     ord("h"): _op_get(lambda u: u.uint(1)),

@@ -27,6 +27,12 @@ import secrets
 import numpy
 
 from ember import _backend, _dtype
+from ember._safe_globals import (  # noqa: F401  (public: ember.serialization.*)
+    add_safe_globals,
+    clear_safe_globals,
+    get_safe_globals,
+    safe_globals,
+)
 from ember._tensor import Tensor
 
 MAX_HEADER_BYTES = 100_000_000  # the safetensors limit
@@ -143,6 +149,15 @@ def _write_atomically(path, header, arrays):
 
 
 def _save_error(obj):
+    from ember.nn.modules.module import Module
+
+    if isinstance(obj, Module):
+        return TypeError(
+            f"ember.save does not store whole modules (here a {type(obj).__name__}): ember "
+            "never pickles, so a checkpoint can never run code when loaded. Save the weights "
+            "instead: ember.save(model.state_dict(), path); to load, build the model again "
+            "and call model.load_state_dict(ember.load(path))."
+        )
     return TypeError(
         f"ember.save cannot store an object of type {type(obj).__module__}."
         f"{type(obj).__qualname__}: checkpoints hold tensors, NumPy arrays, numbers, strings, "

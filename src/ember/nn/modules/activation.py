@@ -346,3 +346,7 @@ class Softmax2d(Module):
                 f"Softmax2d: expected input to be 3D or 4D, got {input.dim()}D instead"
             )
         return F.softmax(input, -3)
+
+
+# PyTorch defines MultiheadAttention in this module, and programs import it from here.
+from ember.nn.modules.attention import MultiheadAttention  # noqa: E402, F401

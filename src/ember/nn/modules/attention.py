@@ -9,13 +9,8 @@ from ember.nn.functional_attention import (
     multi_head_attention_forward,
 )
 from ember.nn.modules._factory import new_parameter
-from ember.nn.modules.linear import Linear
+from ember.nn.modules.linear import NonDynamicallyQuantizableLinear
 from ember.nn.modules.module import Module
-
-
-class NonDynamicallyQuantizableLinear(Linear):
-    """Same as torch.nn.modules.linear.NonDynamicallyQuantizableLinear: a Linear (the name only
-    matters to PyTorch's quantization tools)."""
 
 
 class MultiheadAttention(Module):

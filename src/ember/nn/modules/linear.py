@@ -52,6 +52,11 @@ class Linear(Module):
         )
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """Same as torch.nn.modules.linear.NonDynamicallyQuantizableLinear: a Linear (PyTorch's
+    marker for quantization tools; MultiheadAttention's out_proj is one)."""
+
+
 class Bilinear(Module):
     """Same as torch.nn.Bilinear: y_k = x1^T W_k x2 + b_k."""
 
