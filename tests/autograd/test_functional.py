@@ -183,3 +183,26 @@ def test_grad_mode_is_restored_and_inputs_untouched():
         F.hessian(lambda a: (a**3).sum(), x)
         assert not ember.is_grad_enabled()
     assert not x.requires_grad and x.grad is None
+
+
+def test_invalid_v_size_message_matches_torch(lib):
+    x = lib.ones(3, dtype=lib.float64)
+    with pytest.raises(RuntimeError, match=r"should be torch\.Size\(\[3\]\) but got torch\.Size"):
+        lib.autograd.functional.vjp(lambda a: a * 2, x, lib.ones(2, dtype=lib.float64))
+    with pytest.raises(RuntimeError, match=r"Entry 1 in v has invalid size"):
+        lib.autograd.functional.jvp(lambda a, b: a * b, (x, x), (x, lib.ones(2)))
+
+
+@pytest.mark.parametrize("shapes", [[(2, 3)], [()], [(1,), (), ()], [(2,), (3, 1), (4,)]])
+def test_construct_standard_basis_for_matches_torch(torch, shapes):
+    dtypes = [ember.float64, ember.float32]
+    inputs = tuple(ember.zeros(s, dtype=dtypes[i % 2]) for i, s in enumerate(shapes))
+    numels = tuple(t.numel() for t in inputs)
+    got = F._construct_standard_basis_for(inputs, numels)
+    expected = torch.autograd.functional._construct_standard_basis_for(
+        tuple(torch.zeros(s) for s in shapes), numels
+    )
+    assert len(got) == len(expected)
+    for g, e, t in zip(got, expected, inputs):
+        assert g.dtype == t.dtype
+        np.testing.assert_array_equal(g.numpy(), e.numpy())

@@ -68,8 +68,13 @@ def _validate_v(v, other, is_other_tuple):
         if a.shape != b.shape:
             prefix = f"Entry {i} in " if is_other_tuple else ""
             raise RuntimeError(
-                f"{prefix}v has invalid size: should be {tuple(b.shape)} but got {tuple(a.shape)}."
+                f"{prefix}v has invalid size: should be {_size_words(b)} but got {_size_words(a)}."
             )
+
+
+def _size_words(t):
+    # PyTorch's wording, which names its Size type
+    return f"torch.Size({list(t.shape)})"
 
 
 _NOT_DIFFERENTIABLE = {
@@ -294,6 +299,23 @@ def jacobian(
             )
         jacobians = _postprocess(tuple(jacobians), create_graph)
         return _unpack(jacobians, is_outputs_tuple, is_inputs_tuple)
+
+
+def _construct_standard_basis_for(tensors, tensor_numels):
+    """The rows of the identity matrix of size sum(tensor_numels), cut into one block of columns
+    per tensor: block i has shape (total, tensor_numels[i]) and tensors[i]'s dtype and device.
+    Stacking them side by side gives the identity (the vectors a vectorized jacobian pushes)."""
+    from ember import ops
+
+    total = sum(tensor_numels)
+    blocks = []
+    start = 0
+    for tensor, numel in zip(tensors, tensor_numels):
+        block = ops.zeros((total, numel), dtype=tensor.dtype, device=tensor.device)
+        block.diagonal(-start).fill_(1)
+        blocks.append(block)
+        start += numel
+    return tuple(blocks)
 
 
 def _stack(rows, like):
