@@ -9,6 +9,7 @@ import math as _math
 from ember import (
     _backend,
     _dtype,
+    _unsupported,
     autograd,
     cuda,
     distributed,
@@ -86,6 +87,9 @@ channels_last = _MEMORY_FORMATS["channels_last"]
 channels_last_3d = _MEMORY_FORMATS["channels_last_3d"]
 
 
+__getattr__ = _unsupported.module_getattr("ember")
+
+
 def is_tensor(obj) -> bool:
     """Same as torch.is_tensor."""
     return isinstance(obj, Tensor)
@@ -106,4 +110,4 @@ def get_device(input) -> int:
     return -1 if input.device.type == "cpu" else (input.device.index or 0)
 
 
-del _backend, _dtype, _math, _MEMORY_FORMATS
+del _backend, _dtype, _math, _MEMORY_FORMATS, _unsupported
