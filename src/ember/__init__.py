@@ -18,6 +18,7 @@ from ember import (
     nn,
     ops,
     optim,
+    special,
     utils,
     viz,
 )
