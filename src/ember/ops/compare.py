@@ -5,6 +5,7 @@ from __future__ import annotations
 from ember import _backend
 from ember._dtype import result_type
 from ember._tensor import Tensor
+from ember.ops._primitive import Primitive, make_primitive
 from ember.ops._table import S, register
 
 
@@ -157,6 +158,77 @@ def isin(elements, test_elements, *, assume_unique=False, invert=False):
     return Tensor._make(_as_result(result, a, b))
 
 
+# --- in place: x.eq_(other) and friends ---
+_UFUNC = {
+    "eq": "equal",
+    "ne": "not_equal",
+    "lt": "less",
+    "le": "less_equal",
+    "gt": "greater",
+    "ge": "greater_equal",
+}
+
+
+def _compare_into(name, a, b):
+    """`a op b` as an array of a's shape and dtype (1 where true, 0 where false)."""
+    result = getattr(_backend.array_module(a), _UFUNC[name])(a, b)
+    shape = getattr(result, "shape", ())
+    if shape != a.shape:
+        raise RuntimeError(
+            f"{name}_: output with shape {list(a.shape)} doesn't match the broadcast shape "
+            f"{list(shape)}"
+        )
+    return _as_result(result, a).astype(a.dtype)
+
+
+def _compare_inplace(name):
+    """The Primitive behind `Tensor.<name>_` (its result has x's dtype, so a float tensor stays
+    in the graph with a zero gradient, as PyTorch), and the method itself."""
+
+    class Op(Primitive):
+        float_safe = True
+        node_name = f"{name.capitalize()}Backward0"
+
+        @staticmethod
+        def forward(ctx, x, other):
+            return _compare_into(name, x, other)
+
+        @staticmethod
+        def backward(ctx, grad):
+            needs = ctx.needs_input_grad
+            zero = grad.new_zeros(grad.shape)
+            return (zero if needs[0] else None), (zero if needs[1] else None)
+
+    Op.__module__ = __name__
+    make_primitive(Op, f"{name}_inplace")
+    register(
+        f"{name}_",
+        lambda lib, x, y: getattr(x.clone(), f"{name}_")(y) + x,
+        (S((3, 4), (3, 4)), S((3, 4), (4,)), S((), ())),
+    )(Op)
+
+    def method(self, other):
+        from ember.ops.inplace import apply_inplace, write_through
+
+        _unwrap(f"{name}_", self, other)
+        if write_through(self, other):
+            b = other._data if isinstance(other, Tensor) else other
+            self._data[...] = _compare_into(name, self._data, b)
+            self._vc[0] += 1
+            return self
+        return apply_inplace(self, lambda x: Op.apply(x, other), (other,), f"{name}_")
+
+    method.__name__ = method.__qualname__ = f"{name}_"
+    method.__doc__ = (
+        f"Same as torch.Tensor.{name}_: this tensor becomes `self {name} other` in its own "
+        "dtype (1 where true, 0 where false); its gradient is zero."
+    )
+    return method
+
+
+_COMPARE_INPLACE = {f"{name}_": _compare_inplace(name) for name in _UFUNC}
+
+
 __all__ = [
     "allclose",
     "bitwise_and",
@@ -185,4 +257,9 @@ ALIASES = {
     "not_equal": ne,
 }
 # PyTorch has no Tensor.isin
-TENSOR_METHODS = {**{name: globals()[name] for name in __all__ if name != "isin"}, **ALIASES}
+TENSOR_METHODS = {
+    **{name: globals()[name] for name in __all__ if name != "isin"},
+    **ALIASES,
+    **_COMPARE_INPLACE,
+    **{f"{alias}_": _COMPARE_INPLACE[f"{fn.__name__}_"] for alias, fn in ALIASES.items()},
+}

@@ -6,8 +6,8 @@ import math
 
 from ember import _backend, _random
 from ember._dtype import from_numpy_dtype, get_default_dtype, int64, to_dtype
-from ember._tensor import Tensor
 from ember._size import Size
+from ember._tensor import Tensor
 
 
 def _size(size, op="tensor"):
@@ -251,8 +251,21 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_
 
 
 # --- random ---
+def _kernel_name(dtype):
+    """PyTorch's word for a dtype in its "not implemented for" errors."""
+    words = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte"}
+    return words.get(dtype.np.name, dtype.np.name.capitalize())
+
+
+def check_float_draw(dtype, kernel):
+    """PyTorch's NotImplementedError for a float distribution drawn into a non-float dtype."""
+    if dtype.np.kind != "f":
+        raise NotImplementedError(f"\"{kernel}\" not implemented for '{_kernel_name(dtype)}'")
+
+
 def _draw(draw, size, dtype, device, requires_grad, generator, op="rand"):
     dtype = to_dtype(dtype)
+    check_float_draw(dtype, "normal_kernel_cpu" if op == "randn" else "check_uniform_bounds")
     shape = _size(size, op)
     try:
         array = draw(_random.rng(generator), shape, dtype)
@@ -303,22 +316,140 @@ def randn(
     )
 
 
-def randint(
-    low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False
-):
-    """Same as torch.randint: integers in [low, high)."""
-    if high is None:
-        low, high = 0, low
-    if size is None:
-        raise TypeError("randint() missing required argument 'size'")
-    dtype = to_dtype(dtype) if dtype is not None else int64
+def _is_size(value):
+    return isinstance(value, (tuple, list)) or (
+        isinstance(value, Tensor) and value._data.ndim == 1 and value._data.dtype.kind in "iu"
+    )
+
+
+def _int_bound(value, name):
+    if isinstance(value, Tensor):
+        value = value.item()
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"randint(): argument '{name}' must be int, not {type(value).__name__}")
+    return value.__index__()
+
+
+def _random_integers(low, high, shape, dtype, generator, op):
+    """int64 array of integers in [low, high), as `dtype` allows them."""
     if low >= high:
         raise RuntimeError(
-            f"randint(): random_ expects 'from' to be less than 'to', but got from={low} >= "
-            f"to={high}"
+            f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
         )
-    array = _random.rng(generator).integers(low, high, _size((size,), "randint"))
+    if dtype.np.kind in "iu":
+        info = _host().iinfo(dtype.np)
+        if low < info.min or high - 1 > info.max:
+            word = {"uint8": "unsigned char", "int8": "signed char", "int16": "short"}.get(
+                dtype.np.name, dtype.np.name
+            )
+            bound = "from" if low < info.min else "to - 1"
+            raise RuntimeError(f"{op}(): {bound} is out of bounds for {word}")
+    elif dtype.np.kind == "b" and (low < 0 or high > 2):
+        raise RuntimeError(f"{op}(): from and to must lie in [0, 2] for a bool tensor")
+    return _random.rng(generator).integers(low, high, shape)
+
+
+def randint(
+    low=None,
+    high=None,
+    size=None,
+    *,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad=False,
+    layout=None,
+    pin_memory=False,
+):
+    """Same as torch.randint: integers drawn uniformly from [low, high), int64 by default.
+
+    Every PyTorch form: `randint(high, size)`, `randint(low, high, size)`, and the same by
+    keyword (`randint(high=10, size=(3,))`, `randint(2, high=5, size=(3,))`); low defaults
+    to 0. `size` is a tuple, list or ember.Size. `dtype` may be any dtype (a float dtype gives
+    integer values, and may then require grad). `generator`, `device` and `out=` as PyTorch.
+    """
+    if size is None and high is not None and _is_size(high):
+        high, size = None, high  # randint(high, size)
+    if high is None:
+        if low is None:
+            raise TypeError("randint() missing required argument 'high'")
+        low, high = 0, low
+    elif low is None:
+        low = 0
+    if size is None:
+        raise TypeError("randint() missing required argument 'size' (position 3)")
+    if not _is_size(size):
+        raise TypeError(
+            f"randint(): argument 'size' must be tuple of ints, not {type(size).__name__}"
+        )
+    low, high = _int_bound(low, "low"), _int_bound(high, "high")
+    dtype = to_dtype(dtype) if dtype is not None else int64
+    shape = _size((tuple(int(s) for s in size),), "randint")
+    array = _random_integers(low, high, shape, dtype, generator, "randint")
     return _finish(array.astype(dtype.np), requires_grad, _device(device))
+
+
+def randint_like(
+    input,
+    low=None,
+    high=None,
+    *,
+    dtype=None,
+    device=None,
+    requires_grad=False,
+    layout=None,
+    memory_format=None,
+    generator=None,
+):
+    """Same as torch.randint_like: integers in [low, high) (low 0 when one bound is given)
+    in a tensor of input's shape, dtype and device unless given."""
+    if high is None:
+        if low is None:
+            raise TypeError("randint_like() missing required argument 'high'")
+        low, high = 0, low
+    elif low is None:
+        low = 0
+    return randint(
+        low,
+        high,
+        tuple(input.shape),
+        generator=generator,
+        dtype=dtype or input.dtype,
+        device=device or input.device,
+        requires_grad=requires_grad,
+    )
+
+
+def empty_strided(
+    size,
+    stride,
+    *,
+    dtype=None,
+    layout=None,
+    device=None,
+    requires_grad=False,
+    pin_memory=False,
+):
+    """Same as torch.empty_strided: a tensor with the given sizes and strides (in elements)
+    on a new storage just large enough for them. ember fills it with zeros."""
+    shape = _size((tuple(size),), "empty_strided")
+    stride = tuple(stride)
+    if len(stride) != len(shape):
+        raise RuntimeError(
+            f"dimensionality of sizes ({len(shape)}) must match dimensionality of strides "
+            f"({len(stride)})"
+        )
+    if any(not hasattr(s, "__index__") or s < 0 for s in stride):
+        raise RuntimeError(
+            f"Storage size calculation overflowed with sizes={list(shape)} and strides="
+            f"{list(stride)}"
+        )
+    dtype = to_dtype(dtype) if dtype is not None else get_default_dtype()
+    length = 0 if 0 in shape else 1 + sum((n - 1) * s for n, s in zip(shape, stride))
+    storage = _host().zeros(max(length, 1), dtype=dtype.np)
+    item = storage.itemsize
+    array = _host().lib.stride_tricks.as_strided(storage, shape, tuple(s * item for s in stride))
+    return _finish(array, requires_grad, _device(device))
 
 
 def randperm(n, *, generator=None, dtype=None, device=None, requires_grad=False):
@@ -394,8 +525,8 @@ def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
 
 def new(self, *args, dtype=None, device=None):
     """Same as torch.Tensor.new (legacy): `x.new(*sizes)` an uninitialized tensor of those
-    sizes (ember's are zeros; an ember.Size counts as sizes), `x.new(data)` one from data (a list or tuple is data), `x.new()`
-    an empty one; all of x's dtype and device."""
+    sizes (ember's are zeros; an ember.Size counts as sizes), `x.new(data)` one from data (a
+    list or tuple is data), `x.new()` an empty one; all of x's dtype and device."""
     dtype, device = dtype or self.dtype, device or self.device
     if not args:
         return _filled(0, (0,), dtype, device, False)
@@ -413,6 +544,7 @@ __all__ = [
     "as_tensor",
     "empty",
     "empty_like",
+    "empty_strided",
     "eye",
     "from_numpy",
     "full",
@@ -425,6 +557,7 @@ __all__ = [
     "rand",
     "rand_like",
     "randint",
+    "randint_like",
     "randn",
     "randn_like",
     "randperm",

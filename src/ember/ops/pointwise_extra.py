@@ -609,6 +609,18 @@ isposinf = _classify("isposinf", lambda xp, x: xp.isinf(x) & (x > 0), "zeros")
 isneginf = _classify("isneginf", lambda xp, x: xp.isinf(x) & (x < 0), "zeros")
 
 
+def signbit(input):
+    """Same as torch.signbit: True where the sign bit is set (negative numbers, -0.0 and
+    negative NaNs); a bool tensor, never differentiable."""
+    data = input._data
+    xp = array_module(data)
+    if data.dtype.kind == "f":
+        return _wrap_bool(xp.signbit(data), data)
+    if data.dtype.kind == "b":
+        return Tensor._make(xp.zeros(data.shape, dtype=bool))
+    return _wrap_bool(data < 0, data)
+
+
 @register("nan_to_num", lambda lib, x: lib.nan_to_num(x, nan=1.0), (S((3, 4)), S(())))
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     """Same as torch.nan_to_num: NaN and +-inf replaced; the gradient flows where finite."""
@@ -658,6 +670,7 @@ __all__ = [
     "nan_to_num",
     "reciprocal",
     "rsqrt",
+    "signbit",
     "sinh",
     "square",
     "tan",

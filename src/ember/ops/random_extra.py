@@ -127,6 +127,39 @@ def bernoulli_(self, p=0.5, *, generator=None):
     return apply_inplace(self, lambda x: sample, (), "bernoulli_")
 
 
+def _fill_with_draws(self, draw, kernel, op, generator):
+    """Fill a float tensor in place with host draws `draw(rng, shape)`."""
+    from ember.ops.creation import check_float_draw
+    from ember.ops.inplace import apply_inplace
+
+    check_float_draw(self.dtype, kernel)
+    values = draw(_random.rng(generator), tuple(self.shape)).astype(self._data.dtype)
+    sample = _on(values, self.device)
+    return apply_inplace(self, lambda x: sample, (), op)
+
+
+def normal_(self, mean=0.0, std=1.0, *, generator=None):
+    """Same as torch.Tensor.normal_: fill with draws from N(mean, std**2) (float tensors
+    only, as PyTorch: an integer tensor raises NotImplementedError)."""
+    if std < 0:
+        raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+    return _fill_with_draws(
+        self, lambda r, s: r.normal(mean, std, s), "normal_kernel_cpu", "normal_", generator
+    )
+
+
+def uniform_(self, from_=0.0, to=1.0, *, generator=None):
+    """Same as torch.Tensor.uniform_: fill with draws uniform on [from_, to) (float tensors
+    only, as PyTorch)."""
+    if from_ > to:
+        raise RuntimeError(
+            f"uniform_ expects to return a [from, to) range, but found from={from_} > to={to}"
+        )
+    return _fill_with_draws(
+        self, lambda r, s: r.uniform(from_, to, s), "check_uniform_bounds", "uniform_", generator
+    )
+
+
 def multinomial(input, num_samples, replacement=False, *, generator=None):
     """Same as torch.multinomial: category indices drawn by the (unnormalized) weights in rows."""
     if input._data.ndim not in (1, 2):
@@ -177,4 +210,6 @@ TENSOR_METHODS = {
     "bernoulli": bernoulli,
     "bernoulli_": bernoulli_,
     "multinomial": multinomial,
+    "normal_": normal_,
+    "uniform_": uniform_,
 }

@@ -178,5 +178,88 @@ def nanmedian(input, dim=None, keepdim=False):
     return _median(input, dim, keepdim, True, "nanmedian")
 
 
-__all__ = ["argsort", "kthvalue", "median", "msort", "nanmedian", "sort", "topk"]
-TENSOR_METHODS = {name: globals()[name] for name in __all__}
+# --- searching sorted sequences ---
+def _side(side, right, op):
+    if side is None:
+        return "right" if right else "left"
+    if side not in ("left", "right"):
+        raise RuntimeError(f"{op}(): side can only be 'left' or 'right' but got {side}")
+    if right and side == "left":
+        raise RuntimeError(
+            f"{op}(): side and right can't be set to opposites, got side of left while right "
+            "was True"
+        )
+    return side
+
+
+def _index_dtype(out_int32):
+    return "int32" if out_int32 else "int64"
+
+
+def searchsorted(sorted_sequence, input, *, out_int32=False, right=False, side=None, sorter=None):  # noqa: A002
+    """Same as torch.searchsorted: for each value of `input`, the index in the last dim of
+    `sorted_sequence` where it would be inserted to keep that dim sorted (the first such
+    place, or the last with `right=True` / `side="right"`).
+
+    `sorted_sequence` is 1-D, or has input's leading dims (one sorted row per row of input);
+    `input` may be a number (a 0-d result). `sorter` gives the order that sorts an unsorted
+    sequence (as `argsort`). Results are int64 (int32 with `out_int32`), never differentiable.
+    """
+    side = _side(side, right, "searchsorted")
+    seq = sorted_sequence._data
+    xp = array_module(seq)
+    scalar = not isinstance(input, Tensor)
+    values = xp.asarray(input, dtype=seq.dtype) if scalar else input._data
+    if sorter is not None:
+        if sorter.shape != sorted_sequence.shape:
+            raise RuntimeError(
+                "torch.searchsorted(): boundary and sorter must have the same size, but got "
+                f"boundary tensor {list(sorted_sequence.shape)} and got sorter tensor "
+                f"{list(sorter.shape)}"
+            )
+        seq = xp.take_along_axis(seq, sorter._data, axis=-1) if seq.ndim else seq
+    if seq.ndim == 0:
+        raise RuntimeError(
+            "torch.searchsorted(): boundaries tensor should have positive dimension, but got 0 "
+            "dimension"
+        )
+    if seq.ndim > 1 and (scalar or seq.shape[:-1] != values.shape[:-1]):
+        raise RuntimeError(
+            "torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 "
+            "dimensions of boundaries tensor and input value tensor must match, but we got "
+            f"boundaries tensor {list(seq.shape)} and input value tensor "
+            f"{list(values.shape)}"
+        )
+    if seq.ndim == 1:
+        found = xp.searchsorted(seq, values, side=side)
+    else:
+        rows = seq.reshape(-1, seq.shape[-1])
+        wanted = values.reshape(rows.shape[0], -1)
+        found = xp.stack([xp.searchsorted(r, w, side=side) for r, w in zip(rows, wanted)])
+        found = found.reshape(values.shape)
+    return Tensor._make(_row_major(xp.asarray(found).astype(_index_dtype(out_int32))))
+
+
+def bucketize(input, boundaries, *, out_int32=False, right=False):  # noqa: A002
+    """Same as torch.bucketize: for each value of `input`, the index of its bucket among the
+    sorted 1-D `boundaries` (`boundaries[i-1] < v <= boundaries[i]`, or `<= v <` with
+    `right=True`). int64 (int32 with `out_int32`), never differentiable."""
+    if boundaries._data.ndim != 1:
+        raise RuntimeError(
+            f"boundaries tensor must be 1 dimension, but got dim({boundaries._data.ndim})"
+        )
+    return searchsorted(boundaries, input, out_int32=out_int32, right=right)
+
+
+__all__ = [
+    "argsort",
+    "bucketize",
+    "kthvalue",
+    "median",
+    "msort",
+    "nanmedian",
+    "searchsorted",
+    "sort",
+    "topk",
+]
+TENSOR_METHODS = {name: globals()[name] for name in __all__ if name != "searchsorted"}
