@@ -1,8 +1,9 @@
 """Recurrent layers: RNN, LSTM, GRU and their cells, with PyTorch's parameters and checks.
 
 The layers keep PyTorch's parameter names (weight_ih_l0, bias_hh_l1_reverse, ...) so
-state_dicts move between the two libraries; the math lives in ember.ops.recurrent.
-PackedSequence inputs and LSTM's proj_size are not supported.
+state_dicts move between the two libraries; the math lives in ember.ops.recurrent. A
+PackedSequence input runs step by step over its shrinking batch (`_packed_layer`), so each
+sequence stops at its own length. LSTM's proj_size is not supported.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import numbers
 import warnings
 
 from ember._tensor import Tensor
+from ember.nn import functional as F
 from ember.nn import init
 from ember.nn.modules._factory import new_parameter
 from ember.nn.modules.module import Module
 from ember.ops import recurrent
 from ember.ops.creation import zeros
+from ember.ops.join import cat, stack
 
 _GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}
 
@@ -185,8 +188,46 @@ class RNNBase(Module):
             self.batch_first,
         )
 
+    def _forward_packed(self, packed, hx):
+        """A PackedSequence through every layer and direction; returns (output, h_n[, c_n])."""
+        from ember.nn.utils.rnn import PackedSequence
+
+        data, batch_sizes = packed.data, packed.batch_sizes.tolist()
+        self.check_input(data, packed.batch_sizes)
+        lstm = self.mode == "LSTM"
+        if hx is None:
+            states = [self._zeros(data, batch_sizes[0])] * (2 if lstm else 1)
+        else:
+            hx = self.permute_hidden(hx, packed.sorted_indices)  # into packed order
+            states = list(hx) if lstm else [hx]
+            expected = (self.num_layers * (2 if self.bidirectional else 1), batch_sizes[0])
+            for state in states:
+                self.check_hidden_size(state, (*expected, self.hidden_size))
+        directions = 2 if self.bidirectional else 1
+        finals = [[] for _ in states]
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(directions):
+                k = layer * directions + direction
+                weights = [getattr(self, name) for name in self._all_weights[k]]
+                initial = tuple(state[k] for state in states)
+                out, last = _packed_layer(self.mode, data, batch_sizes, weights, initial, direction)
+                outputs.append(out)
+                for final, value in zip(finals, last):
+                    final.append(value)
+            data = cat(outputs, 1) if directions == 2 else outputs[0]
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                data = F.dropout(data, self.dropout, True)
+        output = PackedSequence(data, packed.batch_sizes, packed.sorted_indices,
+                                packed.unsorted_indices)  # fmt: skip
+        hidden = tuple(stack(final) for final in finals)
+        hidden = self.permute_hidden(hidden if lstm else hidden[0], packed.unsorted_indices)
+        return output, hidden
+
     def _forward_single_state(self, fn, name, input, hx):
         """RNN and GRU: one hidden state."""
+        if _is_packed(input):
+            return self._forward_packed(input, hx)
         input, is_batched = self._batched(input, name)
         if hx is not None:
             if is_batched and hx.dim() != 3:
@@ -208,6 +249,50 @@ class RNNBase(Module):
             output = output.squeeze(0 if self.batch_first else 1)
             hidden = hidden.squeeze(1)
         return output, hidden
+
+
+def _is_packed(input):
+    from ember.nn.utils.rnn import PackedSequence
+
+    return isinstance(input, PackedSequence)
+
+
+def _cell(mode, x, state, weights):
+    """One step of `mode`'s cell on rows x with states `state`; returns the new states."""
+    w_ih, w_hh, *bias = weights
+    b_ih, b_hh = bias or (None, None)
+    h = state[0]
+    gi, gh = F.linear(x, w_ih, b_ih), F.linear(h, w_hh, b_hh)
+    if mode == "LSTM":
+        i, f, g, o = (gi + gh).chunk(4, 1)
+        c = f.sigmoid() * state[1] + i.sigmoid() * g.tanh()
+        return o.sigmoid() * c.tanh(), c
+    if mode == "GRU":
+        ir, iz, in_ = gi.chunk(3, 1)
+        hr, hz, hn = gh.chunk(3, 1)
+        r, z = (ir + hr).sigmoid(), (iz + hz).sigmoid()
+        n = (in_ + r * hn).tanh()
+        return ((1 - z) * n + z * h,)
+    pre = gi + gh
+    return (pre.tanh() if mode == "RNN_TANH" else pre.relu(),)
+
+
+def _packed_layer(mode, data, batch_sizes, weights, initial, reverse):
+    """One direction of one layer over packed rows. At step t the first batch_sizes[t]
+    sequences are running; the others keep their state (finished ones their last, in the
+    forward direction; not yet started ones their initial state, in the reverse one)."""
+    starts = [0]
+    for size in batch_sizes:
+        starts.append(starts[-1] + size)
+    states, outputs = initial, [None] * len(batch_sizes)
+    steps = range(len(batch_sizes) - 1, -1, -1) if reverse else range(len(batch_sizes))
+    for t in steps:
+        n = batch_sizes[t]
+        new = _cell(mode, data[starts[t] : starts[t + 1]], [s[:n] for s in states], weights)
+        outputs[t] = new[0]
+        full = states[0].shape[0]
+        states = tuple(a if n == full else cat([a, s[n:]]) for a, s in zip(new, states))
+    return cat(outputs), states
 
 
 def _check_is_tensor(input, name):
@@ -313,6 +398,8 @@ class LSTM(RNNBase):
         return hx[0].index_select(1, permutation), hx[1].index_select(1, permutation)
 
     def forward(self, input, hx=None):
+        if _is_packed(input):
+            return self._forward_packed(input, hx)
         input, is_batched = self._batched(input, "LSTM")
         if hx is None:
             batch = input.shape[0] if self.batch_first else input.shape[1]

@@ -1,5 +1,6 @@
-"""ember.nn.utils: gradient clipping and parameter/vector conversion."""
+"""ember.nn.utils: gradient clipping, parameter/vector conversion, variable-length sequences."""
 
+from ember.nn.utils import rnn
 from ember.nn.utils.clip_grad import (
     clip_grad_norm,
     clip_grad_norm_,
