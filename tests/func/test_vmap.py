@@ -194,3 +194,119 @@ def test_named_function_in_messages():
 
     with pytest.raises(ValueError, match=r"vmap\(scale, \.\.\.\): `scale` must only return"):
         ember.func.vmap(scale)(ember.ones(2))
+
+
+# --- batched execution: one call on the whole batch ---
+def _mlp_loss(params, x, y):
+    h = ember.tanh(x @ params["w1"] + params["b1"])
+    out = h @ params["w2"] + params["b2"]
+    return -(out.log_softmax(0) * y).sum()
+
+
+def _mlp(seed=0, batch=8):
+    rng = np.random.default_rng(seed)
+    params = {
+        "w1": ember.tensor(rng.standard_normal((5, 7))),
+        "b1": ember.tensor(rng.standard_normal(7)),
+        "w2": ember.tensor(rng.standard_normal((7, 3))),
+        "b2": ember.tensor(rng.standard_normal(3)),
+    }
+    x = ember.tensor(rng.standard_normal((batch, 5)))
+    y = ember.tensor(np.eye(3)[rng.integers(0, 3, batch)])  # one-hot targets
+    return params, x, y
+
+
+def _no_fallback(call):
+    from ember.func import _batching
+
+    before = dict(_batching.fallback_counts)
+    result = call()
+    used = {k for k, v in _batching.fallback_counts.items() if v != before.get(k, 0)}
+    assert not used, f"fell back: {used}"
+    return result
+
+
+def test_per_sample_gradients_run_batched_and_equal_a_loop():
+    params, x, y = _mlp()
+    got = _no_fallback(
+        lambda: ember.func.vmap(ember.func.grad(_mlp_loss), in_dims=(None, 0, 0))(params, x, y)
+    )
+    for i in range(x.shape[0]):
+        expected = ember.func.grad(_mlp_loss)(params, x[i], y[i])
+        for key in params:
+            np.testing.assert_allclose(got[key][i].numpy(), expected[key].numpy(), rtol=1e-12)
+
+
+def test_per_sample_gradients_match_torch(torch):
+    params, x, y = _mlp(seed=1)
+    got = ember.func.vmap(ember.func.grad(_mlp_loss), in_dims=(None, 0, 0))(params, x, y)
+
+    def torch_loss(p, xi, yi):
+        h = torch.tanh(xi @ p["w1"] + p["b1"])
+        out = h @ p["w2"] + p["b2"]
+        return -(out.log_softmax(0) * yi).sum()
+
+    tp = {k: torch.tensor(v.numpy()) for k, v in params.items()}
+    expected = torch.func.vmap(torch.func.grad(torch_loss), in_dims=(None, 0, 0))(
+        tp, torch.tensor(x.numpy()), torch.tensor(y.numpy())
+    )
+    assert_close(got, expected)
+
+
+def test_gradient_of_vmap_runs_batched():
+    x = ember.tensor(B, requires_grad=True)
+    out = _no_fallback(lambda: ember.func.vmap(lambda r: (r.sin() * r).sum())(x))
+    (grad,) = ember.autograd.grad(out.sum(), x)
+    np.testing.assert_allclose(grad.numpy(), np.sin(B) + B * np.cos(B), rtol=1e-12)
+
+
+def test_nested_vmap_and_chunks_run_batched(torch):
+    def run(lib, F):
+        inner = F.vmap(lambda a, b: (a * b).softmax(0), in_dims=(None, 0))
+        return F.vmap(inner, in_dims=(0, 1), out_dims=1, chunk_size=2)(lib.tensor(B), lib.tensor(C))
+
+    got = _no_fallback(lambda: run(ember, ember.func))
+    assert_close(got, run(torch, torch.func))
+
+
+@pytest.fixture
+def fresh_warnings():
+    """Fallback warnings come once per process; these tests want to see them."""
+    from ember.func import _batching
+
+    _batching._warned.clear()
+
+
+def test_a_call_without_a_rule_loops_and_warns_with_its_name(fresh_warnings):
+    x = ember.tensor(B)
+    with pytest.warns(UserWarning, match=r"batching rule for numpy\.searchsorted"):
+        got = ember.func.vmap(lambda r: ember.searchsorted(r.sort().values, r))(x)
+    expected = ember.stack([ember.searchsorted(r.sort().values, r) for r in x])
+    assert ember.equal(got, expected)
+
+
+def test_writing_a_batch_into_an_unbatched_buffer_loops(fresh_warnings):
+    x = ember.tensor(B[:, :3])
+    index = ember.tensor([0, 0, 2])
+    with pytest.warns(UserWarning, match="once per sample"):
+        got = ember.func.vmap(lambda r: ember.zeros(3, dtype=r.dtype).index_add(0, index, r))(x)
+    expected = ember.stack([ember.zeros(3, dtype=x.dtype).index_add(0, index, r) for r in x])
+    assert ember.allclose(got, expected)
+
+
+def test_data_dependent_control_flow_runs_per_sample(fresh_warnings):
+    x = ember.tensor(B)
+    with pytest.warns(UserWarning, match="once per sample"):
+        got = ember.func.vmap(lambda r: r * 2 if r.sum() > 0 else -r)(x)
+    expected = ember.stack([r * 2 if r.sum() > 0 else -r for r in x])
+    assert ember.equal(got, expected)
+
+
+def test_captured_tensor_requiring_grad_gets_the_summed_gradient(fresh_warnings):
+    w = ember.tensor(W, requires_grad=True)
+    x = ember.tensor(B)
+    with pytest.warns(UserWarning, match="captured tensor that requires grad"):
+        out = ember.func.vmap(lambda r: (r @ w).tanh().sum())(x)
+    out.sum().backward()
+    expected = (1 - np.tanh(B @ W) ** 2).T @ B
+    np.testing.assert_allclose(w.grad.numpy(), expected.T, rtol=1e-12)

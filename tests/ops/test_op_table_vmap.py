@@ -64,17 +64,15 @@ VMAP_CASES = [c for c in CASES if c.values[1].shapes]
 
 # The ops whose vmap is not one batched call (each runs per sample somewhere, correctly): ops
 # that read an array's memory (strided windows, the storage-level as_strided), update arrays
-# in place at repeated indices (numpy's ufunc.at), branch on values, or write into a buffer
+# branch on values, or write into a buffer
 # they made unbatched. A new name here is a lost batching rule; a name gone is a rule gained.
 FALLBACK = set(
     """as_strided batch_norm binary_cross_entropy conv1d conv2d conv3d conv_transpose1d
     conv_transpose2d conv_transpose3d diag diag_embed fold gaussian_nll_loss gru gru_cell
-    gru_cell_backward index_add index_add_ index_put index_put_ index_reduce isin kthvalue
-    logsumexp lstm lstm_backward lstm_cell lstsq masked_fill_ masked_fill_tensor_value
-    max_pool1d max_pool2d max_pool3d max_pool_gather max_pool_scatter median mvlgamma
-    nanmedian polygamma rnn_relu rnn_relu_cell rnn_tanh rnn_tanh_cell
-    scaled_dot_product_attention scatter_add scatter_add_ scatter_reduce scatter_reduce_
-    solve_triangular topk unfold zeta""".split()
+    gru_cell_backward isin kthvalue logsumexp lstm lstm_backward lstm_cell lstsq
+    masked_fill_ masked_fill_tensor_value max_pool1d max_pool2d max_pool3d max_pool_gather
+    max_pool_scatter median mvlgamma nanmedian polygamma rnn_relu rnn_relu_cell rnn_tanh
+    rnn_tanh_cell scaled_dot_product_attention solve_triangular topk unfold zeta""".split()
 )
 
 

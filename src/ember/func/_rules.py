@@ -86,14 +86,15 @@ def _wrap(result, level):
         return type(result)(*items) if hasattr(result, "_fields") else tuple(items)
     if isinstance(result, list):
         return [_wrap(r, level) for r in result]
-    return BatchedArray(_row_major(result), level)
+    return BatchedArray(row_major(result), level)
 
 
-def _row_major(x):
+def row_major(x):
+    """`x` (an array or a BatchedArray) laid out row-major, copied only if it is not."""
     if isinstance(x, np.ndarray):
         return x if x.flags.c_contiguous else np.ascontiguousarray(x)
     if isinstance(x, BatchedArray) and not x.physical.flags.c_contiguous:
-        return BatchedArray(_row_major(x.physical), x.level)
+        return BatchedArray(row_major(x.physical), x.level)
     if isinstance(x, np.generic):
         return np.asarray(x)
     return x
@@ -187,7 +188,29 @@ def batched_ufunc(ufunc, method, inputs, kwargs):
         if out is not None:
             kwargs["out"] = tuple(o.physical for o in out)
         return _wrap(getattr(ufunc, method)(x.physical, **kwargs), level)
+    if method == "at":
+        return _ufunc_at(ufunc, level, *inputs)
     return _loop(getattr(ufunc, method), inputs, kwargs, f"numpy.{ufunc.__name__}.{method}")
+
+
+def _ufunc_at(ufunc, level, target, index, values=None):
+    """`ufunc.at(target, index, values)`: in place, unbuffered, on the batched target."""
+    if not _at(target, level):
+        raise NotBatchable(f"numpy.{ufunc.__name__}.at into an unbatched array")
+    items = _index_tuple(index)
+    if _level(items) == level:
+        physical = _batched_index(items, level, target.physical.shape[0])
+        if physical is None:
+            return _loop(ufunc.at, (target, index, values), {}, f"numpy.{ufunc.__name__}.at")
+    else:
+        physical = (slice(None),) + items
+    if values is None:
+        ufunc.at(target.physical, physical)
+        return None
+    if _at(values, level):
+        values = _pad(values, level, np.ndim(target.physical[physical]) - 1)
+    ufunc.at(target.physical, physical, values)
+    return None
 
 
 def _matmul(a, b, level, kwargs):

@@ -8,7 +8,7 @@ import numpy as np
 
 from ember._tensor import Tensor
 from ember.autograd.function import Function
-from ember.func import _batching, _core
+from ember.func import _batching, _core, _rules
 from ember.func._pytree import broadcast_prefix, tree_flatten, tree_unflatten
 
 
@@ -234,7 +234,7 @@ class _FromBatch(Function):
             physical = data.physical
         else:  # the same for every sample
             physical = np.broadcast_to(np.expand_dims(data, 0), (size,) + tuple(data.shape))
-        return Tensor._make(np.ascontiguousarray(np.moveaxis(physical, 0, dim)))
+        return Tensor._make(_rules.row_major(np.moveaxis(physical, 0, dim)))
 
     @staticmethod
     def backward(ctx, grad):
