@@ -2,6 +2,7 @@
 
 import gc
 import threading
+import warnings
 import weakref
 
 import numpy as np
@@ -305,7 +306,7 @@ def test_anomaly_mode_names_the_node_and_the_forward_line():
     with guard:
         y = x.sqrt()  # d sqrt/dx at 0 is inf; times 0 below gives nan
         z = (y * 0).sum()
-        with pytest.warns(RuntimeWarning, match="test_engine.py") as record:
+        with pytest.warns(UserWarning, match="test_engine.py") as record:
             with pytest.raises(RuntimeError, match="Function 'SqrtBackward0' returned nan"):
                 z.backward()
     assert any("y = x.sqrt()" in str(r.message) for r in record)
@@ -329,3 +330,201 @@ def test_leaf_grads_that_are_views_of_one_gradient_do_not_share_memory():
     assert b.grad.numpy().sum() == 6.0
     (a.t() * 2).sum().backward()  # accumulating into one leaf leaves the other alone
     assert b.grad.numpy().sum() == 6.0 and a.grad.numpy().sum() == 12.0
+
+
+def test_grad_materialize_grads_gives_zeros_that_can_be_differentiated_again(lib):
+    x = lib.tensor(0.5, requires_grad=True)
+    y = x * lib.tensor(1.0, requires_grad=True)
+    (dydx,) = lib.autograd.grad(y, x, create_graph=True)
+    (none,) = lib.autograd.grad(dydx, x, create_graph=True, allow_unused=True)
+    (zero,) = lib.autograd.grad(dydx, x, create_graph=True, materialize_grads=True)
+    assert none is None and zero.item() == 0 and zero.requires_grad
+    (again,) = lib.autograd.grad(zero, x, materialize_grads=True)
+    assert again.item() == 0
+    with pytest.raises(ValueError, match="Expected allow_unused to be True or not passed"):
+        lib.autograd.grad(y, x, allow_unused=False, materialize_grads=True)
+
+
+def test_grad_materialize_grads_refuses_an_unused_gradient_edge(lib):
+    x = lib.rand(2, requires_grad=True).clone()
+    y = lib.rand(2, requires_grad=True).clone()
+    y_edge = lib.autograd.graph.get_gradient_edge(y)
+    out = x.clone().sum()
+    lib.autograd.grad(out, (x, y_edge), allow_unused=True, retain_graph=True)
+    with pytest.raises(RuntimeError, match="materialize_grads cannot be used when the given"):
+        lib.autograd.grad(out, (x, y_edge), materialize_grads=True)
+
+
+def test_grad_with_batched_grad_outputs_equals_one_pass_per_row(lib):
+    x = lib.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    out = x * x
+    rows = lib.tensor(
+        [[[1.0, 0.0], [0.0, 0.0]], [[0.0, 1.0], [2.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]]]
+    )
+    (batched,) = lib.autograd.grad(out, x, rows, is_grads_batched=True, retain_graph=True)
+    assert batched.shape == (3, 2, 2)
+    for b in range(3):
+        (one,) = lib.autograd.grad(out, x, rows[b], retain_graph=True)
+        assert batched[b].tolist() == one.tolist()
+    (from_ints,) = lib.autograd.grad(x.sum(), x, lib.arange(3), is_grads_batched=True)
+    assert from_ints.dtype == x.dtype and from_ints[2].tolist() == [[2.0, 2.0], [2.0, 2.0]]
+    with pytest.raises(RuntimeError, match="If `is_grads_batched=True`, we interpret the first"):
+        lib.autograd.grad(out, x, lib.ones(2, 2), is_grads_batched=True)
+
+
+def test_a_gradient_edge_can_be_an_output_of_grad_and_backward(lib):
+    x = lib.tensor([1.0, 2.0], requires_grad=True)
+    mid = x.sin().sum()
+    edge = lib.autograd.graph.get_gradient_edge(mid)
+    (through_edge,) = lib.autograd.grad(edge, x, retain_graph=True)  # implicit 1 for a scalar
+    assert through_edge.tolist() == pytest.approx(x.detach().cos().tolist())
+    lib.autograd.backward(edge, retain_graph=True)
+    assert x.grad.tolist() == through_edge.tolist()
+    with pytest.raises(RuntimeError, match="Mismatch in shape"):
+        lib.autograd.grad(edge, x, grad_outputs=lib.ones(3), retain_graph=True)
+    wide = lib.autograd.graph.get_gradient_edge(x.sin())
+    with pytest.raises(RuntimeError, match="grad can be implicitly created only for scalar"):
+        lib.autograd.grad(wide, x)
+
+
+def test_node_input_metadata_describes_what_each_output_gradient_must_be(lib):
+    x = lib.ones(2, 3, requires_grad=True)
+    y = x.sum(0)
+    lib.autograd.graph.get_gradient_edge(y)  # (ember learns a one-output op's shape here)
+    (meta,) = y.grad_fn._input_metadata
+    assert tuple(meta.shape) == (3,) and meta.dtype == lib.float32
+    acc = y.grad_fn.next_functions[0][0]
+    assert tuple(acc._input_metadata[0].shape) == (2, 3)
+
+
+def test_calling_a_grad_fn_runs_its_backward_and_checks_the_count(lib):
+    x = lib.ones(2, requires_grad=True)
+    y = x**2
+    assert y.grad_fn(lib.ones(2)).tolist() == [2.0, 2.0]
+    for wrong in ((), (lib.ones(2), lib.ones(2))):
+        with pytest.raises(TypeError, match="expected 1 arguments, got .* instead"):
+            y.grad_fn(*wrong)
+    acc = x.clone().grad_fn.next_functions[0][0]
+    assert acc(lib.ones(2)) == () and x.grad.tolist() == [1.0, 1.0]
+
+
+def test_increment_version_makes_a_stale_saved_tensor_an_error(lib):
+    a = lib.ones(3, requires_grad=True)
+    b = a * 1.0
+    c = b * b
+    before = b._version
+    lib.autograd.graph.increment_version(b)
+    assert b._version == before + 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        c.sum().backward()
+    lib.autograd.graph.increment_version([lib.zeros(2, dtype=lib.int32)])  # lists work too
+
+
+def test_backward_with_create_graph_warns_of_the_cycle_and_grad_does_not(lib):
+    # (torch warns once per process unless set_warn_always; ember leaves that to Python's
+    # warning filters, which show it once per calling line by default)
+    always = getattr(lib, "set_warn_always", None)
+    was = always and lib.is_warn_always_enabled()
+    if always:
+        always(True)
+    try:
+        x = lib.ones(2, requires_grad=True)
+        with pytest.warns(UserWarning, match="Using backward\\(\\) with create_graph=True"):
+            (x * x).sum().backward(create_graph=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            lib.autograd.grad((x * x).sum(), x, create_graph=True)
+    finally:
+        if always:
+            always(was)
+
+
+def test_resize_function_of_autograd_functions(lib):
+    if lib.__name__ == "torch":
+        import torch.autograd._functions  # noqa: F401 - torch loads it lazily
+    else:
+        import ember.autograd._functions  # noqa: F401
+    x = lib.ones(2, 3, requires_grad=True)
+    y = lib.autograd._functions.Resize.apply(x, (3, 2))
+    assert tuple(y.shape) == (3, 2)
+    (y * lib.arange(6.0).view(3, 2)).sum().backward()
+    assert x.grad.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    with pytest.raises(RuntimeError, match="autograd's resize can only change the shape"):
+        lib.autograd._functions.Resize.apply(x, (4,))
+
+
+class _NanBackward:
+    """A custom Function (per library) whose backward returns NaN; `parent` calls it from its
+    own backward, so the NaN-producing node is made by a backward pass."""
+
+    def __init__(self, lib):
+        class Nan(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * float("nan")
+
+        class Parent(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return x * 3
+
+            @staticmethod
+            def backward(ctx, g):
+                (x,) = ctx.saved_tensors
+                return Nan.apply(g * x)
+
+        self.nan, self.parent = Nan, Parent
+
+
+def test_anomaly_mode_names_the_failing_node_and_the_backward_that_made_it(lib):
+    fns = _NanBackward(lib)
+    x = lib.ones(2, requires_grad=True)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        with lib.autograd.detect_anomaly():
+            (g,) = lib.autograd.grad(fns.parent.apply(x).sum(), x, create_graph=True)
+            with pytest.raises(RuntimeError, match="Function 'NanBackward' returned nan values"):
+                g.sum().backward()
+    messages = [str(w.message) for w in record if "Anomaly Detection" not in str(w.message)]
+    assert messages[0].startswith("Error detected in NanBackward. Traceback of forward call")
+    assert "return Nan.apply(g * x)" in messages[0]
+    assert "Previous calculation was induced by ParentBackward" in messages[1]
+    assert "fns.parent.apply(x)" in messages[1]
+
+
+def test_anomaly_mode_without_a_recorded_forward_says_so(lib):
+    fns = _NanBackward(lib)
+    x = lib.ones(2, requires_grad=True)
+    (g,) = lib.autograd.grad(fns.parent.apply(x).sum(), x, create_graph=True)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        with lib.autograd.detect_anomaly(), pytest.raises(RuntimeError, match="nan values"):
+            g.sum().backward()
+    assert any("No forward pass information available" in str(w.message) for w in record)
+
+
+def test_anomaly_mode_reports_any_error_raised_by_a_backward(lib, capsys):
+    x = lib.ones(2, requires_grad=True)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        with lib.autograd.detect_anomaly():
+            d = x + 1
+            squared = d**2
+            d += 1
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                lib.autograd.grad(squared.sum(), x)
+    assert any("Error detected in PowBackward0" in str(w.message) for w in record)
+    with lib.autograd.detect_anomaly():
+        d = x + 1
+        squared = d**2
+        d += 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the warning cannot be raised: it goes to stderr
+            with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+                lib.autograd.grad(squared.sum(), x)
+    assert "Error detected in PowBackward0" in capsys.readouterr().err

@@ -119,3 +119,37 @@ def test_matches_pytorch(torch):
 
         g = gen()
         assert next(g) is False and lib.is_grad_enabled()
+
+
+def test_decorating_a_class_is_deprecated_but_runs_its_construction_in_the_mode(lib):
+    made = []
+
+    with pytest.warns(FutureWarning, match="Decorating classes is deprecated"):
+
+        @lib.no_grad()
+        class Quiet:
+            def __init__(self):
+                made.append(lib.is_grad_enabled())
+
+            def method(self):
+                return lib.is_grad_enabled()
+
+    assert Quiet().method() is True  # methods are not wrapped
+    assert made == [False]
+
+
+@pytest.mark.parametrize("spelling", ["bare", "keyword", "called", "called keyword"])
+def test_inference_mode_decorates_a_function_in_each_spelling(lib, spelling):
+    def square(x):
+        return x * x
+
+    decorate = {
+        "bare": lambda: lib.inference_mode(square),
+        "keyword": lambda: lib.inference_mode(mode=square),
+        "called": lambda: lib.inference_mode(True)(square),
+        "called keyword": lambda: lib.inference_mode(mode=True)(square),
+    }[spelling]
+    out = decorate()(lib.ones(2, requires_grad=True))
+    assert lib.is_inference(out) and not out.requires_grad
+    off = lib.inference_mode(mode=False)(square)(lib.ones(2, requires_grad=True))
+    assert not lib.is_inference(off) and off.requires_grad

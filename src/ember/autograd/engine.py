@@ -7,13 +7,16 @@ gradient is summed back to its input's shape (undoing broadcasting) and cast to 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import threading
+import warnings
 import weakref
 
 from ember._backend import FLOAT_STATE, QUIET_FLOATS, writeable
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import _state
-from ember.autograd.graph import AccumulateGrad, edge_of, type_string
+from ember.autograd.graph import NO_EDGE, AccumulateGrad, _output_metadata, edge_of, type_string
 from ember.autograd.hooks import GradientEdge
 
 
@@ -25,8 +28,9 @@ def _as_tuple(x):
     return tuple(x)
 
 
-def _root_gradients(roots, grads):
-    """Check the roots and build their initial gradients (ones for scalars)."""
+def _root_gradients(roots, grads, batched=False):
+    """Check the roots and build their initial gradients (ones for scalars). With `batched`,
+    each gradient has an extra leading batch dimension (autograd.grad's is_grads_batched)."""
     from ember import ops
 
     if grads is None:
@@ -39,31 +43,52 @@ def _root_gradients(roots, grads):
     out = []
     for i, (t, g) in enumerate(zip(roots, grads)):
         if isinstance(t, GradientEdge):  # a node's output, standing for its tensor
-            if not isinstance(g, Tensor):
-                raise RuntimeError("backward of a GradientEdge needs its gradient as a Tensor")
-            out.append(g)
-            continue
-        if not isinstance(t, Tensor):
+            shape, dtype, device = _output_metadata(t.node, t.output_nr)
+        elif isinstance(t, Tensor):
+            if t.grad_fn is None and not t._requires_grad:
+                raise RuntimeError(
+                    f"element {i} of tensors does not require grad and does not have a grad_fn"
+                )
+            shape, dtype, device = t.shape, t.dtype, t.device
+        else:
             raise TypeError(f"backward(): expected a Tensor, got {type(t).__name__}")
-        if t.grad_fn is None and not t._requires_grad:
-            raise RuntimeError(
-                f"element {i} of tensors does not require grad and does not have a grad_fn"
-            )
         if g is None:
-            if t._data.size != 1:
+            if batched:
+                raise RuntimeError(
+                    "autograd.grad with is_grads_batched=True needs grad_outputs: a gradient "
+                    "per output with the batch as its first dimension"
+                )
+            if any(n != 1 for n in shape):
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            if t._data.dtype.kind != "f":
-                raise RuntimeError("grad can be implicitly created only for real scalar outputs")
-            g = ops.ones_like(t)
+            if not dtype.is_floating_point:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for real scalar outputs but got {dtype}"
+                )
+            g = ops.ones(shape, dtype=dtype, device=device)
         elif not isinstance(g, Tensor):
-            g = ops.full_like(t, g)
-        elif g.shape != t.shape:
-            raise RuntimeError(
-                f"Mismatch in shape: grad_output[{i}] has a shape of {tuple(g.shape)} and "
-                f"output[{i}] has a shape of {tuple(t.shape)}."
-            )
-        elif g._data.dtype != t._data.dtype:
-            g = g.to(t.dtype)  # the graph sees the output's dtype, as PyTorch casts it
+            if batched:
+                raise TypeError(
+                    f"gradients can be either Tensors or None, but got {type(g).__name__}"
+                )
+            g = ops.full(shape, g, dtype=dtype, device=device)
+        else:
+            if batched and (g.dim() == 0 or g.shape[1:] != shape):
+                per_item = g.shape[1:] if g.dim() else g.shape
+                raise RuntimeError(
+                    "If `is_grads_batched=True`, we interpret the first dimension of each "
+                    "grad_output as the batch dimension. The sizes of the remaining dimensions "
+                    "are expected to match the shape of corresponding output, but a mismatch "
+                    f"was detected: grad_output[{i}] has a shape of {per_item} and "
+                    f"output[{i}] has a shape of {shape}. If you only want some tensors in "
+                    "`grad_output` to be considered batched, consider using vmap."
+                )
+            if not batched and g.shape != shape:
+                raise RuntimeError(
+                    f"Mismatch in shape: grad_output[{i}] has a shape of {g.shape} and "
+                    f"output[{i}] has a shape of {shape}."
+                )
+            if g.dtype != dtype:
+                g = g.to(dtype)  # the graph sees the output's dtype, as PyTorch casts it
         out.append(g)
     return out
 
@@ -118,14 +143,61 @@ def _reduce_to(grad, meta, node, index):
     return grad
 
 
+def _hook_name(hook) -> str:
+    return getattr(hook, "__name__", type(hook).__name__)
+
+
 def _run_tensor_hooks(hooks, grad):
     # retain_grad's hook runs last, so .grad sees what the other hooks made of the gradient
     ordered = sorted(hooks, key=lambda h: getattr(h, "_retain_grad", False))
     for hook in ordered:
         result = hook(grad)
         if result is not None:
+            if not isinstance(result, Tensor):
+                raise TypeError(f"expected Variable, but hook returned '{type(result).__name__}'")
+            if result._data.shape != grad._data.shape:
+                raise RuntimeError(f"hook '{_hook_name(hook)}' has changed the size of value")
+            if result._data.dtype != grad._data.dtype:
+                raise RuntimeError(
+                    f"hook '{_hook_name(hook)}' has changed the type of value (was "
+                    f"{grad.type()} got {result.type()})"
+                )
             grad = result
     return grad
+
+
+def _hook_grads(hook, result, expected):
+    """What a node hook returned in place of `expected` gradients, checked as PyTorch does."""
+    if not isinstance(result, tuple):
+        raise TypeError(f"expected tuple, but hook returned '{type(result).__name__}'")
+    if len(result) != expected:
+        raise RuntimeError(
+            f"hook '{_hook_name(hook)}' has returned an incorrect number of values (got "
+            f"{len(result)}, but expected {expected})"
+        )
+    return result
+
+
+def _tensor_pre_hooks(node, buf, leaf_hooks=True):
+    """Run the hooks registered on the tensors whose gradients `buf` holds (for a leaf, on
+    the leaf itself); retain_grad's come last."""
+    if node.__class__ is AccumulateGrad:
+        hooks = node.variable._hooks if leaf_hooks else None
+        if hooks and buf[0] is not None:
+            buf[0] = _run_tensor_hooks(hooks, buf[0])
+    elif node._tensor_hooks:
+        for nr, hooks in node._tensor_hooks.items():
+            if buf[nr] is not None:
+                buf[nr] = _run_tensor_hooks(hooks, buf[nr])
+    return buf
+
+
+def _pre_hooks(node, buf):
+    for hook in list(node._pre_hooks):
+        result = hook(tuple(buf))
+        if result is not None:
+            buf = list(_hook_grads(hook, result, len(buf)))
+    return buf
 
 
 _node_observers = ()  # what observe_nodes installed: a tuple, replaced whole, never changed
@@ -163,13 +235,15 @@ def observe_nodes(observer):
 _NESTED_PER_THREAD = 40
 
 
-def execute(roots, grads, retain_graph, create_graph, capture=None, accumulate=True):
-    """Run backward from `roots` (tensors) seeded with `grads`.
+def execute(roots, grads, retain_graph, create_graph, capture=None, targets=None):
+    """Run backward from `roots` (tensors or GradientEdges) seeded with `grads`.
 
     `capture` lists (node, output_nr) pairs whose incoming gradient is returned (autograd.grad);
-    with `accumulate=False`, leaves' .grad are left alone.
+    nothing is accumulated into leaves' .grad then, and nodes beyond them do not run.
+    `targets` lists the edges of backward's `inputs=`: the pass runs only the nodes that lead
+    to them, and theirs.
     """
-    args = (roots, grads, retain_graph, create_graph, capture, accumulate)
+    args = (roots, grads, retain_graph, create_graph, capture, targets)
     if len(_pass.captures) >= _NESTED_PER_THREAD:  # passes running on this thread
         return _on_new_thread(args)
     return _execute(*args)
@@ -214,7 +288,8 @@ def _run_post_accumulate(leaf):
     entry = _post_accumulate.get(id(leaf))
     if entry is not None and entry[0]() is leaf:
         for hook in list(entry[1]):
-            hook(leaf)
+            if hook(leaf) is not None:
+                raise RuntimeError("Tensor post accumulate grad hooks should return None.")
 
 
 class _Pass(threading.local):
@@ -246,12 +321,12 @@ def queue_callback(fn) -> None:
     _pass.callbacks.append(fn)
 
 
-def _execute(roots, grads, retain_graph, create_graph, capture, accumulate):
+def _execute(roots, grads, retain_graph, create_graph, capture, targets):
     outer, _pass.callbacks = _pass.callbacks, []
     outer_captures = _pass.captures
-    _pass.captures = (*outer_captures, capture is not None)
+    _pass.captures = (*outer_captures, capture is not None or targets is not None)
     try:
-        captured = _run_graph(roots, grads, retain_graph, create_graph, capture, accumulate)
+        captured = _run_graph(roots, grads, retain_graph, create_graph, capture, targets)
         callbacks = _pass.callbacks
         while callbacks:  # a callback may queue another
             callbacks.pop(0)()
@@ -261,10 +336,13 @@ def _execute(roots, grads, retain_graph, create_graph, capture, accumulate):
         _pass.captures = outer_captures
 
 
-def _run_graph(roots, grads, retain_graph, create_graph, capture, accumulate):
+def _run_graph(roots, grads, retain_graph, create_graph, capture, targets):
     root_edges = [tuple(t) if isinstance(t, GradientEdge) else edge_of(t) for t in roots]
-    wanted = None if capture is None else [n for n, _ in capture if n is not None]
+    wanted = capture if capture is not None else targets
+    if wanted is not None:
+        wanted = [n for n, _ in wanted if n is not None]
     deps, useful = _count_dependencies([n for n, _ in root_edges], wanted)
+    run_anyway = set(wanted) if targets is not None else ()  # backward(inputs=) runs these
     buffers = {}
     for (node, nr), g in zip(root_edges, grads):
         buf = buffers.get(node)
@@ -273,11 +351,17 @@ def _run_graph(roots, grads, retain_graph, create_graph, capture, accumulate):
         buf[nr] = g if buf[nr] is None else buf[nr] + g
     captured = {} if capture is not None else None
     capture_set = set(capture) if capture is not None else ()
+    capture_nodes = {n for n, _ in capture_set}
     # inputs given as tensors (not GradientEdges): their leaves' own hooks apply, as PyTorch's
     hooked = {e for e in capture if type(e) is tuple} if capture is not None else ()
     fresh = _FreshGrads(grads)
     observers = _node_observers
-    ready = [n for n in buffers if deps.get(n, 0) == 0]
+    # the ready node made last runs first, a leaf's AccumulateGrad before any (PyTorch's order)
+    ready = []
+    pushed = itertools.count()
+    for n in buffers:
+        if deps.get(n, 0) == 0:
+            heapq.heappush(ready, (-n._seq, next(pushed), n))
     prev_mode = _state.enabled
     _state.enabled = create_graph
     # NumPy's float warnings off for the whole pass (PyTorch computes inf and nan silently),
@@ -285,34 +369,31 @@ def _run_graph(roots, grads, retain_graph, create_graph, capture, accumulate):
     quiet = FLOAT_STATE.set(QUIET_FLOATS)
     try:
         while ready:
-            node = ready.pop()
+            node = heapq.heappop(ready)[2]
             buf = buffers.pop(node, None)
             if buf is None:
                 buf = [None] * node._n_outputs
-            if node._tensor_hooks:
-                for nr, hooks in node._tensor_hooks.items():
-                    if buf[nr] is not None:
-                        buf[nr] = _run_tensor_hooks(hooks, buf[nr])
-            if capture_set:
+            runs = useful is None or node in run_anyway or any(n in useful for n, _ in node._edges)
+            if capture_nodes and node in capture_nodes:
+                if not runs:  # (a node that runs gets its tensor hooks after the capture)
+                    buf = _tensor_pre_hooks(node, buf, (node, 0) in hooked)
                 for nr, g in enumerate(buf):
                     if (node, nr) in capture_set:
-                        leaf = node.__class__ is AccumulateGrad and (node, nr) in hooked
-                        if leaf and g is not None:
-                            hooks = node.variable._hooks  # a leaf's own hooks apply too
-                            g = _run_tensor_hooks(hooks, g) if hooks else g
                         captured[(node, nr)] = g
-            if node.__class__ is AccumulateGrad:
-                if accumulate and buf[0] is not None:
-                    _accumulate(node.variable, buf[0], create_graph, fresh)
-                    if _post_accumulate:
-                        _run_post_accumulate(node.variable)
-                continue
-            if useful is not None and not any(n in useful for n, _ in node._edges):
+            if not runs:
                 continue  # nothing wanted lies beyond this node: its backward need not run
+            if node.__class__ is AccumulateGrad:
+                _call_accumulate(node, buf, create_graph, fresh)
+                continue
+            if node._tensor_hooks:
+                buf = _tensor_pre_hooks(node, buf)
             if observers:
                 for observe in observers:
                     observe(node)
-            results = _call_node(node, buf)
+            if node._pre_hooks or node._post_hooks:
+                results = _call_node(node, buf)
+            else:
+                results = _run_backward(node, buf)
             if not retain_graph and node._saved is not None:
                 node._saved = None
                 node._freed = True
@@ -335,20 +416,46 @@ def _run_graph(roots, grads, retain_graph, create_graph, capture, accumulate):
                 left = deps[nxt] - 1
                 deps[nxt] = left
                 if not left:
-                    ready.append(nxt)
+                    heapq.heappush(ready, (-nxt._seq, next(pushed), nxt))
     finally:
         FLOAT_STATE.reset(quiet)
         _state.enabled = prev_mode
     return captured
 
 
-def _call_node(node, buf):
-    """Run one node's backward on its output gradients; return one gradient per input."""
+def _call_accumulate(node, buf, create_graph, fresh):
+    """A leaf's node: its pre-hooks, the addition into .grad, the leaf's post-accumulate-grad
+    hooks, then the node's post-hooks (PyTorch's order)."""
+    buf = _tensor_pre_hooks(node, buf)
     if node._pre_hooks:
-        for hook in list(node._pre_hooks):
-            result = hook(tuple(buf))
-            if result is not None:
-                buf = list(result)
+        buf = _pre_hooks(node, buf)
+    grad = buf[0]
+    if grad is not None:
+        _accumulate(node.variable, grad, create_graph, fresh)
+        if _post_accumulate:
+            _run_post_accumulate(node.variable)
+    if node._post_hooks:
+        for hook in list(node._post_hooks):
+            hook((), tuple(buf))
+
+
+def _call_node(node, buf):
+    """Run one node's pre-hooks, backward and post-hooks (after its tensors' hooks, which the
+    pass runs); return one gradient per input."""
+    if node._pre_hooks:
+        buf = _pre_hooks(node, buf)
+    results = _run_backward(node, buf)
+    if node._post_hooks:
+        for hook in list(node._post_hooks):
+            out = hook(results, tuple(buf))
+            if out is not None:
+                results = _hook_grads(hook, out, len(results))
+    return results
+
+
+def _run_backward(node, buf):
+    """The node's own backward on its output gradients (zeros stand in for missing ones
+    where it asks for them); one gradient per input."""
     n_inputs = len(node._edges)
     if buf[0] is None and all(g is None for g in buf):
         return (None,) * n_inputs
@@ -358,7 +465,7 @@ def _call_node(node, buf):
         like = next(g for g in buf if g is not None)  # zeros go on the same device
         for k, g in enumerate(buf):
             if g is None and node._out_meta[k] is not None:
-                shape, np_dtype = node._out_meta[k]
+                shape, np_dtype = node._out_meta[k][:2]
                 buf[k] = ops.zeros(shape, dtype=np_dtype, device=like.device)
     fn = node._fn
     users = fn is None or not fn._builtin_op
@@ -376,12 +483,27 @@ def _call_node(node, buf):
         results = (results,)
     if users:
         results = _check_results(node, results, n_inputs)
-    if node._post_hooks:
-        for hook in list(node._post_hooks):
-            out = hook(results, tuple(buf))
-            if out is not None:
-                results = tuple(out)
     return results
+
+
+def call_directly(node, grads):
+    """Calling a grad_fn (Node.__call__): its backward alone, no hooks; one gradient per tensor
+    input, summed to that input's shape (a tuple when there are several)."""
+    results = _run_backward(node, list(grads))
+    out = []
+    for i, (edge, g) in enumerate(zip(node._edges, results)):
+        if edge is NO_EDGE:
+            continue
+        meta = node._input_meta[i]
+        if g is not None and meta is not None:
+            g = _reduce_to(g, meta, node, i)
+        out.append(g)
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def accumulate_directly(leaf, grad):
+    """Calling a leaf's AccumulateGrad node: add `grad` into its .grad."""
+    _accumulate(leaf, grad, _state.enabled, _FreshGrads(()))
 
 
 def _check_results(node, results, n_inputs):
@@ -435,8 +557,6 @@ _ACCUMULATE_LOCK = threading.Lock()  # backward calls on several threads may sha
 
 
 def _accumulate(leaf, grad, create_graph, fresh):
-    if leaf._hooks:
-        grad = _run_tensor_hooks(leaf._hooks, grad)
     with _ACCUMULATE_LOCK:
         current = leaf._grad
         if current is None:
@@ -455,31 +575,38 @@ def _accumulate(leaf, grad, create_graph, fresh):
         )
 
 
+_CYCLE_WARNING = (
+    "Using backward() with create_graph=True will create a reference cycle between the "
+    "parameter and its gradient which can cause a memory leak. We recommend using "
+    "autograd.grad when creating the graph to avoid this. If you have to use this function, "
+    "make sure to reset the .grad fields of your parameters to None after use to break the "
+    "cycle and avoid the leak."
+)
+
+
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
-    """Same as torch.autograd.backward: accumulate gradients of `tensors` into leaves' .grad."""
+    """Same as torch.autograd.backward: accumulate gradients of `tensors` into leaves' .grad.
+
+    With `inputs`, only those receive gradients: a leaf in its .grad, a non-leaf tensor too
+    (it is made to retain_grad(), as PyTorch does); the pass stops where nothing beyond leads
+    to one of them.
+    """
     roots = _as_tuple(tensors)
     grads = _root_gradients(roots, _as_tuple(grad_tensors))
     if retain_graph is None:
         retain_graph = create_graph
-    if inputs is None:
-        execute(roots, grads, retain_graph, create_graph)
-        return
-    inputs = _as_tuple(inputs)
-    if not inputs:
-        raise RuntimeError("'inputs' argument to backward() cannot be empty.")
-    edges = _input_edges(inputs, "backward")
-    captured = execute(roots, grads, retain_graph, create_graph, capture=edges, accumulate=False)
-    fresh = _FreshGrads(grads)
-    for t, edge in zip(inputs, edges):
-        g = captured.get(edge)
-        if g is not None:
-            if isinstance(t, GradientEdge):  # a leaf's edge fills that leaf's .grad
-                if t.node.__class__ is AccumulateGrad:
-                    _accumulate(t.node.variable, g, create_graph, fresh)
-            elif t.grad_fn is None:
-                _accumulate(t, g, create_graph, fresh)
-            else:
-                t._grad = g if t._grad is None else t._grad + g
+    edges = None
+    if inputs is not None:
+        inputs = _as_tuple(inputs)
+        if not inputs:
+            raise RuntimeError("'inputs' argument to backward() cannot be empty.")
+        edges = _input_edges(inputs, "backward")
+        for t in inputs:
+            if isinstance(t, Tensor) and t.grad_fn is not None:
+                t.retain_grad()
+    if create_graph:
+        warnings.warn(_CYCLE_WARNING, UserWarning, stacklevel=2)
+    execute(roots, grads, retain_graph, create_graph, targets=edges)
 
 
 def _input_edges(inputs, who):
@@ -507,25 +634,36 @@ def grad(
     is_grads_batched=False,
     materialize_grads=False,
 ):
-    """Same as torch.autograd.grad: the gradients of `outputs` w.r.t. `inputs`, as a tuple."""
+    """Same as torch.autograd.grad: the gradients of `outputs` w.r.t. `inputs`, as a tuple.
+
+    `outputs` and `inputs` may be tensors or GradientEdges. With `materialize_grads`, an input
+    the outputs do not depend on gets zeros instead of None. With `is_grads_batched`, each
+    grad_output has a leading batch dimension and so does each result: ember runs one
+    backward pass per batch entry, so hooks run once per entry.
+    """
     from ember import ops
 
-    if is_grads_batched:
-        raise NotImplementedError("autograd.grad(is_grads_batched=True) is not supported by ember")
+    if materialize_grads and allow_unused is False:
+        raise ValueError(
+            "Expected allow_unused to be True or not passed when materialize_grads=True, "
+            "but got: allow_unused=False."
+        )
     if allow_unused is None:
         allow_unused = materialize_grads
     roots = _as_tuple(outputs)
     inputs = _as_tuple(inputs)
     if not inputs:
         raise RuntimeError("`inputs` argument to `grad()` cannot be empty.")
-    grads = _root_gradients(roots, _as_tuple(grad_outputs))
+    grads = _root_gradients(roots, _as_tuple(grad_outputs), batched=is_grads_batched)
     if retain_graph is None:
         retain_graph = create_graph
     edges = _input_edges(inputs, "grad")
-    captured = execute(roots, grads, retain_graph, create_graph, capture=edges, accumulate=False)
-    result = []
-    for t, edge in zip(inputs, edges):
-        g = captured.get(edge)
+    if is_grads_batched:
+        result = _batched_grad(roots, grads, retain_graph, create_graph, edges)
+    else:
+        captured = execute(roots, grads, retain_graph, create_graph, capture=edges)
+        result = [captured.get(edge) for edge in edges]
+    for k, (t, g) in enumerate(zip(inputs, result)):
         if g is None:
             if not allow_unused:
                 raise RuntimeError(
@@ -533,6 +671,36 @@ def grad(
                     "graph. Set allow_unused=True if this is the desired behavior."
                 )
             if materialize_grads:
-                g = ops.zeros_like(t)
-        result.append(g)
+                if isinstance(t, GradientEdge):
+                    raise RuntimeError(
+                        "materialize_grads cannot be used when the given input is a GradientEdge"
+                    )
+                result[k] = ops.zeros_like(t, requires_grad=create_graph)
     return tuple(result)
+
+
+def _batched_grad(roots, grads, retain_graph, create_graph, edges):
+    """autograd.grad's is_grads_batched: one pass per batch entry, the results stacked."""
+    from ember import ops
+
+    n = grads[0].shape[0]
+    if any(g.shape[0] != n for g in grads):
+        raise RuntimeError(
+            "is_grads_batched=True needs the same batch size (first dimension) in every "
+            f"grad_output; got {[g.shape[0] for g in grads]}"
+        )
+    per_entry = []
+    for b in range(n):
+        keep = retain_graph or b < n - 1  # the graph lives until the last entry's pass
+        captured = execute(roots, [g[b] for g in grads], keep, create_graph, capture=edges)
+        per_entry.append([captured.get(edge) for edge in edges])
+    result = []
+    for k in range(len(edges)):
+        column = [entry[k] for entry in per_entry]
+        if all(g is None for g in column):
+            result.append(None)
+            continue
+        like = next(g for g in column if g is not None)
+        column = [ops.zeros_like(like) if g is None else g for g in column]
+        result.append(ops.stack(column))
+    return result

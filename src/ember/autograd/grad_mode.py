@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import warnings
 
 
 class _GradState(threading.local):
@@ -37,13 +38,13 @@ class _GradModeContext:
     _mode = True
 
     def __new__(cls, *args, **kwargs):
-        if cls._takes_function(args):  # bare decorator: @no_grad on a function
-            return cls()(args[0])
+        if cls._takes_function(args, kwargs):  # bare decorator: @no_grad on a function
+            return cls()(args[0] if args else next(iter(kwargs.values())))
         return super().__new__(cls)
 
     @classmethod
-    def _takes_function(cls, args):
-        return len(args) == 1 and callable(args[0])
+    def _takes_function(cls, args, kwargs):
+        return len(args) == 1 and not kwargs and callable(args[0])
 
     def __enter__(self):
         self._prev = _state.enabled
@@ -58,6 +59,20 @@ class _GradModeContext:
         return self.__class__(*self._args())
 
     def __call__(self, fn):
+        if inspect.isclass(fn):
+            warnings.warn(
+                "Decorating classes is deprecated and will be disabled in future versions. You "
+                "should only decorate functions or methods. To preserve the current behavior of "
+                "class decoration, you can directly decorate the `__init__` method and nothing "
+                "else.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            cls = fn
+
+            def fn(*args, **kwargs):  # constructing the class runs in the mode
+                return cls(*args, **kwargs)
+
         if inspect.isgeneratorfunction(fn):
             return _wrap_generator(self.clone, fn)
         if inspect.iscoroutinefunction(fn):
@@ -148,7 +163,7 @@ class set_grad_enabled(_GradModeContext):  # noqa: N801
     """Same as torch.set_grad_enabled: takes effect at once, and also works as a context."""
 
     @classmethod
-    def _takes_function(cls, args):
+    def _takes_function(cls, args, kwargs):
         return False
 
     def __init__(self, mode: bool):
@@ -180,7 +195,12 @@ class _Switch(_GradModeContext):
 
 class inference_mode(_GradModeContext):  # noqa: N801
     """Same as torch.inference_mode (ember records no graph inside it, as no_grad); also a
-    bare decorator."""
+    bare decorator, `@inference_mode` or `inference_mode(mode=fn)`."""
+
+    @classmethod
+    def _takes_function(cls, args, kwargs):
+        mode = args[0] if len(args) == 1 and not kwargs else kwargs.get("mode", True)
+        return len(args) + len(kwargs) == 1 and callable(mode)
 
     def __init__(self, mode: bool = True):
         self._inference = bool(mode)

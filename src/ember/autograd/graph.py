@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import weakref
+from collections import namedtuple
 
 FREED_MESSAGE = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
@@ -54,8 +56,8 @@ class Node:
     """
 
     # Slots for what every node has; the rest are class-level defaults that a node overrides
-    # only when it needs to, so creating a node costs no __init__ at all.
-    __slots__ = ("_edges", "_input_meta", "needs_input_grad", "__dict__", "__weakref__")
+    # only when it needs to, so creating a node costs one counter step.
+    __slots__ = ("_edges", "_input_meta", "needs_input_grad", "_seq", "__dict__", "__weakref__")
     _fn = None  # the Function class this node runs; set on each per-Function subclass
     _saved = None
     _to_save = None
@@ -68,6 +70,10 @@ class Node:
     _post_hooks = None
     _tensor_hooks = None
     _trace = None
+
+    def __init__(self):
+        # creation order: backward runs the ready node made last first, as PyTorch
+        self._seq = next(_SEQUENCE)
 
     # --- the ctx API of autograd.Function ---
     def save_for_backward(self, *tensors):
@@ -162,6 +168,33 @@ class Node:
     def _run_backward(self, grads):
         return self._fn.backward(self, *grads)
 
+    def _sequence_nr(self) -> int:
+        """Same as torch's Node._sequence_nr(): when the node was made; of the nodes ready in a
+        backward pass, the one with the highest number runs first."""
+        return self._seq
+
+    def _set_sequence_nr(self, sequence_nr: int) -> None:
+        """Same as torch's Node._set_sequence_nr: change the node's place in backward order."""
+        self._seq = int(sequence_nr)
+
+    @property
+    def _input_metadata(self) -> tuple:
+        """Same as torch's Node._input_metadata: shape, dtype and device of each gradient the
+        node receives (its forward's outputs)."""
+        return tuple(_output_metadata(self, k) for k in range(self._n_outputs))
+
+    def __call__(self, *grads):
+        """Run a built-in op's backward on `grads` (one per output), as calling a torch grad_fn:
+        returns the gradient of each tensor input (a tuple when there are several)."""
+        fn = self._fn
+        if fn is None or not fn._builtin_op:
+            raise TypeError(f"'{self.name()}' object is not callable")
+        if len(grads) != self._n_outputs:
+            raise TypeError(f"expected {self._n_outputs} arguments, got {len(grads)} instead")
+        from ember.autograd.engine import call_directly
+
+        return call_directly(self, grads)
+
     def _release(self):
         if self._saved is not None:
             self._saved = None
@@ -192,6 +225,10 @@ class _Handle:
         self.remove()
 
 
+_SEQUENCE = itertools.count()
+LAST = 2**64 - 1  # AccumulateGrad's sequence number: a leaf's .grad is filled as soon as ready
+
+
 class AccumulateGrad(Node):
     """The node of a leaf tensor: adds the incoming gradient to `variable.grad`."""
 
@@ -202,6 +239,45 @@ class AccumulateGrad(Node):
         self._edges = ()
         self._input_meta = ()
         self.needs_input_grad = ()
+        self._seq = LAST
+
+    def name(self) -> str:
+        """'torch::autograd::AccumulateGrad', PyTorch's name for it."""
+        return "torch::autograd::AccumulateGrad"
+
+    def __call__(self, grad):
+        """Add `grad` into the leaf's .grad (as calling torch's AccumulateGrad); returns ()."""
+        from ember.autograd.engine import accumulate_directly
+
+        accumulate_directly(self.variable, grad)
+        return ()
+
+
+InputMetadata = namedtuple("InputMetadata", ["shape", "dtype", "device"])
+InputMetadata.__doc__ = "What Node._input_metadata gives per gradient: shape, dtype, device."
+
+
+def _output_metadata(node, k) -> InputMetadata:
+    from ember._backend import CPU, cuda_backend
+    from ember._dtype import from_numpy_dtype
+    from ember._size import Size
+
+    if node.__class__ is AccumulateGrad:
+        t = node.variable
+        return InputMetadata(t.shape, t.dtype, t.device)
+    meta = node._out_meta[k] if node._out_meta is not None else None
+    if meta is None:
+        raise RuntimeError(
+            f"{node.name()} does not know the shape of its output {k}: ember records it for "
+            "custom Functions, ops with several outputs and tensors given to get_gradient_edge"
+        )
+    if len(meta) > 2:
+        device = meta[2]
+    elif cuda_backend() is None:
+        device = CPU
+    else:  # (shape, dtype) only, and arrays may live on a GPU
+        raise RuntimeError(f"{node.name()} does not know the device of its output {k}")
+    return InputMetadata(Size(meta[0]), from_numpy_dtype(meta[1]), device)
 
 
 def grad_accumulator(tensor) -> AccumulateGrad:
@@ -219,11 +295,26 @@ def edge_of(tensor):
     view = tensor._view_of
     if view is not None and view[3] != tensor._vc[0] and tensor._requires_grad:
         refresh_view(tensor)
-    if tensor.grad_fn is not None:
-        return (tensor.grad_fn, tensor._output_nr)
+    node = tensor.grad_fn
+    if node is not None:
+        if node._out_meta is None and node._n_outputs == 1:  # for Node._input_metadata
+            d = tensor._data
+            node._out_meta = ((d.shape, d.dtype, tensor.device),)
+        return (node, tensor._output_nr)
     if tensor._requires_grad:
         return (grad_accumulator(tensor), 0)
     return (None, 0)
+
+
+def increment_version(tensor) -> None:
+    """Same as torch.autograd.graph.increment_version: count an in-place change that autograd
+    did not see (one made through `.data` or a NumPy view of the storage), so a backward that
+    saved the tensor before it raises instead of using the changed values. Takes a tensor or
+    an iterable of tensors."""
+    from ember._tensor import Tensor
+
+    for t in (tensor,) if isinstance(tensor, Tensor) else tensor:
+        t._vc[0] += 1
 
 
 def refresh_view(view) -> None:

@@ -66,16 +66,16 @@ def _tensor_positions(values):
     return [i for i, v in enumerate(values) if isinstance(v, Tensor) and v.requires_grad]
 
 
-def _wrap(values, positions, prehook):
-    """Route the tensors at `positions` through one identity node with `prehook` on it."""
+def _wrap(values, positions):
+    """Route the tensors at `positions` through one identity node; return the new values and
+    that node (where the module's hook goes)."""
     wrapped = BackwardHookFunction.apply(*(values[i] for i in positions))
     if not isinstance(wrapped, tuple):
         wrapped = (wrapped,)
-    wrapped[0].grad_fn.register_prehook(prehook)
     values = list(values)
     for i, w in zip(positions, wrapped):
         values[i] = w
-    return values
+    return values, wrapped[0].grad_fn
 
 
 class BackwardHook:
@@ -96,7 +96,10 @@ class BackwardHook:
         self.input_positions = _tensor_positions(args) if is_grad_enabled() else []
         if not self.input_positions:
             return args
-        return tuple(_wrap(args, self.input_positions, self._on_input_grads))
+        args, node = _wrap(args, self.input_positions)
+        # a post-hook: the module's hooks run after any pre-hook a user puts on that node
+        node.register_hook(self._on_input_grads)
+        return tuple(args)
 
     def setup_output_hook(self, result):
         single = isinstance(result, Tensor)
@@ -107,7 +110,8 @@ class BackwardHook:
         self.n_outputs = len(values)
         if not self.output_positions:
             return result
-        values = _wrap(values, self.output_positions, self._on_output_grads)
+        values, node = _wrap(values, self.output_positions)
+        node.register_prehook(self._on_output_grads)
         if single:
             return values[0]
         return type(result)(values) if isinstance(result, list) else tuple(values)
@@ -134,7 +138,11 @@ class BackwardHook:
             return tuple(grad_outputs[i] for i in self.output_positions)
         return None
 
-    def _on_input_grads(self, grads):
+    def _on_input_grads(self, grads, _grad_outputs):
+        if self.grad_outputs is None:
+            # the gradient reached the module's inputs without passing through its outputs
+            # (double backward through the module's own backward): not a call of the module
+            return None
         grad_inputs = self._spread(grads, self.input_positions, self.n_inputs)
         changed = False
         for hook in self.hooks:
@@ -148,6 +156,7 @@ class BackwardHook:
                     )
                 grad_inputs = result
                 changed = True
+        self.grad_outputs = None
         if changed:
             return tuple(grad_inputs[i] for i in self.input_positions)
         return None
