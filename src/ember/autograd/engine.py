@@ -10,11 +10,11 @@ import contextlib
 import heapq
 import itertools
 import threading
-import warnings
 import weakref
 
 from ember._backend import FLOAT_STATE, QUIET_FLOATS, writeable
 from ember._tensor import Tensor
+from ember._warn import warn
 from ember.autograd.grad_mode import _state
 from ember.autograd.graph import NO_EDGE, AccumulateGrad, _output_metadata, edge_of, type_string
 from ember.autograd.hooks import GradientEdge
@@ -605,7 +605,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             if isinstance(t, Tensor) and t.grad_fn is not None:
                 t.retain_grad()
     if create_graph:
-        warnings.warn(_CYCLE_WARNING, UserWarning, stacklevel=2)
+        warn(_CYCLE_WARNING)
     execute(roots, grads, retain_graph, create_graph, targets=edges)
 
 
