@@ -20,6 +20,7 @@ def test_seeded_budget_matches_torch(torch):
     assert stats.ops > 10 * BUDGET and stats.inplace > BUDGET and stats.views > BUDGET
     assert stats.gradgrad_programs > BUDGET // 5
     assert stats.forward_mode_programs > BUDGET // 10
+    assert stats.vmap_programs > BUDGET // 20
     report = "\n\n".join(f"{m}\n{m.listing}" for m in stats.mismatches)
     assert not stats.mismatches, f"{stats.summary()}\n\n{report}"
 

@@ -35,6 +35,8 @@ class Stats:
     inplace: int = 0
     gradgrad_programs: int = 0
     forward_mode_programs: int = 0  # output tangents compared with torch's forward_ad
+    vmap_programs: int = 0  # run under vmap over 3 samples, compared with a per-sample loop
+    vmap_torch_programs: int = 0  # of those, also compared with torch.func.vmap
     torch_backward_refused: int = 0  # in-place on a saved tensor: judged against the twin
     torch_silently_wrong: int = 0  # torch's in-place backward differs from its own twin
     mismatches: list = dataclasses.field(default_factory=list)
@@ -44,7 +46,9 @@ class Stats:
             f"programs run: {self.programs}, ops executed: {self.ops} (table ops "
             f"{self.table_ops}, views {self.views}, in-place {self.inplace}), second-order "
             f"programs: {self.gradgrad_programs}, forward-mode programs: "
-            f"{self.forward_mode_programs}, torch backward refused (checked against the "
+            f"{self.forward_mode_programs}, vmap programs: {self.vmap_programs} (also "
+            f"against torch.func.vmap: {self.vmap_torch_programs}), torch backward refused "
+            "(checked against the "
             f"out-of-place twin): {self.torch_backward_refused}, torch silently wrong: "
             f"{self.torch_silently_wrong}, mismatches: {len(self.mismatches)}"
         )
@@ -335,7 +339,85 @@ def check_program(program, index, stats=None):
         if found:
             return found
     if program.forward_mode and not float32:
-        return _check_forward_mode(program, out_ids, leaf_ids, rng, index, stats)
+        found = _check_forward_mode(program, out_ids, leaf_ids, rng, index, stats)
+        if found:
+            return found
+    if program.vmap and not float32:
+        return _check_vmap(program, out_ids, index, stats)
+    return None
+
+
+VMAP_BATCH = 3
+
+
+def _vmap_inputs(program):
+    """Each leaf's data as a batch: the program's own and two nearby draws."""
+    rng = np.random.default_rng([program.grad_seed, 11])
+    batches = []
+    for step in program.steps:
+        if step.kind == "leaf":
+            array = step.params["array"].astype("float64")
+            noise = [1e-3 * rng.standard_normal(array.shape) for _ in range(VMAP_BATCH - 1)]
+            batches.append(np.stack([array] + [array + n for n in noise]))
+    return batches
+
+
+def _program_function(program, lib, out_ids):
+    """The program as a function of its leaves' tensors, returning the values at out_ids."""
+
+    def run(*leaves):
+        values, given = {}, iter(leaves)
+        for step in program.steps:
+            if step.kind == "leaf":
+                values[step.outputs[0]] = next(given)
+            else:
+                execute_step(step, values, lib)
+        return tuple(values[i] for i in out_ids)
+
+    return run
+
+
+def _check_vmap(program, out_ids, index, stats):
+    """vmap of the program over a batch of 3 equals running each sample alone (in ember), and
+    torch.func.vmap where torch can vmap the program."""
+    import torch
+
+    batches = _vmap_inputs(program)
+    grads = [s.params["requires_grad"] for s in program.steps if s.kind == "leaf"]
+
+    def loop(lib):
+        rows = []
+        for k in range(VMAP_BATCH):
+            leaves = [lib.tensor(b[k], requires_grad=g) for b, g in zip(batches, grads)]
+            rows.append([to_numpy(v) for v in _program_function(program, lib, out_ids)(*leaves)])
+        return [np.stack(parts) for parts in zip(*rows)]
+
+    def vmapped(lib):
+        leaves = [lib.tensor(b, requires_grad=g) for b, g in zip(batches, grads)]
+        return [
+            to_numpy(v) for v in lib.func.vmap(_program_function(program, lib, out_ids))(*leaves)
+        ]
+
+    try:
+        expected = loop(ember)
+    except Exception:  # noqa: BLE001 - the nearby draws left an op's domain: nothing to judge
+        return None
+    stats.vmap_programs += 1
+    try:
+        got = vmapped(ember)
+    except Exception as e:  # noqa: BLE001
+        return Mismatch(index, "vmap_raised", None, f"{type(e).__name__}: {e}")
+    for vid, a, e in zip(out_ids, got, expected):
+        if a.shape != e.shape or not np.allclose(a, e, rtol=1e-9, atol=1e-12, equal_nan=True):
+            return Mismatch(index, "vmap", None, f"v{vid}: {_diff(a, e)}")
+    try:
+        theirs = vmapped(torch)
+    except Exception:  # noqa: BLE001 - torch cannot vmap it (in-place on a batched view, ...)
+        return None
+    stats.vmap_torch_programs += 1
+    for vid, a, e in zip(out_ids, got, theirs):
+        if a.shape != e.shape or not np.allclose(a, e, rtol=1e-7, atol=1e-9, equal_nan=True):
+            return Mismatch(index, "vmap_torch", None, f"v{vid}: {_diff(a, e)}")
     return None
 
 

@@ -115,7 +115,8 @@ class Generator:
                 done += self.add_op()
         second = self.gradgrad_ok and self.rng.random() < 0.35
         grad_seed = int(self.rng.integers(2**31))
-        return Program(self.steps, grad_seed, second, forward_mode=True)
+        vmap = self.rng.random() < 0.25  # drawn last: the steps are those of before
+        return Program(self.steps, grad_seed, second, forward_mode=True, vmap=vmap)
 
     # --- running candidate steps in torch
     def _try(self, step):

@@ -118,6 +118,7 @@ class Program:
     grad_seed: int
     second_order: bool
     forward_mode: bool = False  # also compare forward-mode tangents with torch's
+    vmap: bool = False  # also run under vmap over a batch, against a per-sample loop
 
     def leaf_ids(self):
         return [s.outputs[0] for s in self.steps if s.kind == "leaf"]
@@ -146,10 +147,11 @@ class Program:
             kept.append(s)
         if not any(s.kind != "leaf" for s in kept):
             return None
-        return Program(kept, self.grad_seed, self.second_order, self.forward_mode)
+        return Program(kept, self.grad_seed, self.second_order, self.forward_mode, self.vmap)
 
     def listing(self):
         order = "second" if self.second_order else "first"
         mode = ", forward mode" if self.forward_mode else ""
+        mode += ", vmap" if self.vmap else ""
         head = f"# {order}-order gradients{mode}"
         return "\n".join([head] + [s.describe() for s in self.steps])
