@@ -128,3 +128,78 @@ def test_grad_needs_inputs(lib):
     w = lib.ones(2, requires_grad=True)
     with pytest.raises(RuntimeError, match="cannot be empty"):
         lib.autograd.grad((w * 2).sum(), [])
+
+
+def test_private_level_and_switch_helpers(lib):
+    fw = fwad(lib)
+    assert fw._current_level == -1
+    with fw.dual_level() as level:
+        assert fw._current_level == level == 0
+        x = fw.make_dual(lib.ones(2), lib.ones(2))
+        assert fw._is_fwd_grad_enabled()
+        with fw._set_fwd_grad_enabled(False):
+            assert not fw._is_fwd_grad_enabled()
+            assert fw.unpack_dual(x * 2).tangent is None  # ops carry no tangent
+            assert fw.unpack_dual(fw.make_dual(lib.ones(2), lib.ones(2))).tangent is None
+        assert fw._is_fwd_grad_enabled()
+        assert fw.unpack_dual(x * 2).tangent.tolist() == [2.0, 2.0]
+    assert fw._current_level == -1
+    with pytest.raises(RuntimeError, match="Dual level must be a positive number"):
+        fw.exit_dual_level()
+
+
+def test_make_dual_refusals(lib):
+    fw = fwad(lib)
+    with fw.dual_level():
+        with pytest.raises(ValueError, match="Expected primal to be floating point or complex"):
+            fw.make_dual(lib.ones(2, dtype=lib.long), lib.ones(2))
+        with pytest.raises(ValueError, match="Expected tangent to be floating point or complex"):
+            fw.make_dual(lib.ones(2), lib.ones(2, dtype=lib.long))
+        dual = fw.make_dual(lib.ones(2), lib.ones(2))
+        with pytest.raises(RuntimeError, match="itself has a forward gradient at the same level"):
+            fw.make_dual(lib.ones(2), dual)
+        with pytest.raises(RuntimeError, match="already has a forward gradient at the same"):
+            fw.make_dual(dual, lib.ones(2))
+        with pytest.raises(RuntimeError, match="Invalid level"):
+            fw.make_dual(lib.ones(2), lib.ones(2), level=3)
+
+
+def test_tangent_is_copied_to_the_primal_layout(lib):
+    fw = fwad(lib)
+    primal = lib.arange(5.0)[:4]  # a view: its storage holds 5 elements
+    tangent = lib.arange(4.0) * 10
+    with fw.dual_level():
+        dual = fw.make_dual(primal, tangent)
+        unpacked = fw.unpack_dual(dual).tangent
+        assert unpacked is not tangent and unpacked.tolist() == tangent.tolist()
+        unpacked *= 2
+        assert tangent.tolist() == [0.0, 10.0, 20.0, 30.0]  # the caller's tangent is untouched
+        whole = fw.unpack_dual(dual.as_strided((5,), (1,), 0)).tangent  # storage-wide: in bounds
+        assert whole.tolist() == [0.0, 20.0, 40.0, 60.0, 0.0]
+        same = lib.arange(4.0) * 3  # laid out as a fresh primal: used as is
+        assert fw.unpack_dual(fw.make_dual(lib.zeros(4), same)).tangent is same
+        transposed = lib.zeros(2, 3).t()
+        other = fw.unpack_dual(fw.make_dual(transposed, lib.ones(3, 2))).tangent
+        assert other.stride() == transposed.stride()
+
+
+def test_inplace_updates_the_tangent_in_place_and_unpacked_views_are_plain(lib):
+    fw = fwad(lib)
+    tangent = lib.ones(2, dtype=lib.float64)
+    with fw.dual_level():
+        dual = fw.make_dual(lib.tensor([1.0, 2.0], dtype=lib.float64), tangent)
+        dual *= 2
+        assert tangent.tolist() == [2.0, 2.0]  # the given tangent itself changed
+        unpacked = fw.unpack_dual(dual)
+        assert unpacked._fields == ("primal", "tangent")
+        primal, tangent_again = unpacked
+        assert tangent_again is tangent and fw.unpack_dual(primal).tangent is None
+        primal *= 2  # a change of the primal alone leaves the tangent be
+        assert fw.unpack_dual(dual).tangent.tolist() == [2.0, 2.0]
+        assert fw.unpack_dual(dual).primal.tolist() == [4.0, 8.0]
+        tangent_again *= 2  # and the other way round
+        assert fw.unpack_dual(dual).tangent.tolist() == [4.0, 4.0]
+        assert fw.unpack_dual(dual).primal.tolist() == [4.0, 8.0]
+        view = dual.narrow(0, 0, 1)  # a view made by an op: in-place on it reaches the base
+        view *= 3
+        assert fw.unpack_dual(dual).tangent.tolist() == [12.0, 4.0]

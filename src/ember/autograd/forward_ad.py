@@ -13,7 +13,11 @@ it once more: two backward passes of the op itself, correct for every op whose b
 differentiated (the op table checks that for all of them). A custom `autograd.Function` uses its
 own `jvp(ctx, *tangents)` instead, as in PyTorch.
 
-Levels are global, as PyTorch's; one at a time.
+Levels are global, as PyTorch's; one at a time. Whether ops compute tangents at all is per
+thread (`_set_fwd_grad_enabled`, PyTorch's private switch), on by default.
+
+A tangent, once attached, is updated in place by an in-place op on its tensor (as PyTorch): a
+tangent handed to `make_dual` changes when the dual does, and so do tangents that view it.
 """
 
 from __future__ import annotations
@@ -22,35 +26,46 @@ import threading
 import weakref
 from collections import namedtuple
 
+from ember import _backend
+from ember._storage import _address, _storage_span
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import DUAL_LEVEL_OPEN, _state, enable_grad
 
 UnpackedDualTensor = namedtuple("UnpackedDualTensor", ["primal", "tangent"])
-UnpackedDualTensor.__doc__ = "Same as torch.autograd.forward_ad.UnpackedDualTensor."
+UnpackedDualTensor.__doc__ = (
+    "Same as torch.autograd.forward_ad.UnpackedDualTensor: the (primal, tangent) named tuple "
+    "that `unpack_dual` returns."
+)
 
 _LOCK = threading.Lock()
-_level = [None]  # the active level (an int), or None
+_current_level = -1  # the active level, -1 when none (PyTorch's tests read this name)
 _tangents = {}  # id(tensor) -> (weakref to it, tangent)
 _propagating = threading.local()  # set while a tangent is being computed (no recursion)
+_switch = threading.local()  # .off: forward grad disabled on this thread
+_tangent_stops = {}  # id(view) -> weakref: views whose in-place changes leave the base's tangent
 ACTIVE = DUAL_LEVEL_OPEN  # read by Primitive.apply and Function.apply on every call
 
 
 def enter_dual_level() -> int:
-    """Same as torch.autograd.forward_ad.enter_dual_level."""
+    """Same as torch.autograd.forward_ad.enter_dual_level: open level 0 and return it."""
+    global _current_level
     with _LOCK:
-        if _level[0] is not None:
+        if _current_level >= 0:
             raise RuntimeError("Nested forward mode AD is not supported at the moment")
-        _level[0] = 0
+        _current_level = 0
         ACTIVE[0] = True
     return 0
 
 
 def exit_dual_level(*, level=None) -> None:
     """Same as torch.autograd.forward_ad.exit_dual_level: every tangent of the level is gone."""
+    global _current_level
     with _LOCK:
-        if _level[0] is None or (level is not None and level != _level[0]):
+        if _current_level < 0:
+            raise RuntimeError("Dual level must be a positive number.")
+        if level is not None and level != _current_level:
             raise RuntimeError("Trying to exit a forward AD level that was not the last one.")
-        _level[0] = None
+        _current_level = -1
         ACTIVE[0] = False
         _tangents.clear()
 
@@ -66,14 +81,37 @@ class dual_level:  # noqa: N801
         return False
 
 
+def _is_fwd_grad_enabled() -> bool:
+    """Same as torch.autograd.forward_ad._is_fwd_grad_enabled: do ops on this thread compute
+    tangents (True unless switched off by `_set_fwd_grad_enabled(False)`)."""
+    return not getattr(_switch, "off", False)
+
+
+class _set_fwd_grad_enabled:  # noqa: N801
+    """Same as torch.autograd.forward_ad._set_fwd_grad_enabled: switch tangent computation
+    on or off for this thread at once; used as a context manager, the previous setting comes
+    back on exit. While off, ops and `make_dual` attach no tangents."""
+
+    def __init__(self, mode: bool) -> None:
+        self.prev = _is_fwd_grad_enabled()
+        _switch.off = not mode
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> bool:
+        _switch.off = not self.prev
+        return False
+
+
 def _check_level(level):
-    if _level[0] is None:
+    if _current_level < 0:
         raise RuntimeError(
             "Trying to create a dual Tensor for forward AD but no level exists, make sure to "
             "enter_dual_level() first."
         )
-    if level is not None and level != _level[0]:
-        raise RuntimeError(f"Invalid level given to forward AD: {level}")
+    if level is not None and level != _current_level:
+        raise RuntimeError("Invalid level given to _make_dual")
 
 
 def tangent_of(tensor):
@@ -85,13 +123,44 @@ def tangent_of(tensor):
 
 
 def set_tangent(tensor, tangent) -> None:
-    """Attach `tangent` to `tensor` (None removes it)."""
+    """Attach `tangent` to `tensor` (None removes it). Where `tensor` already has a tangent of
+    the same shape and dtype, the new values are written into that one, as an in-place op
+    does in PyTorch (tangents that require grad are replaced instead, keeping their graph)."""
     key = id(tensor)
     if tangent is None:
         _tangents.pop(key, None)
         return
+    old = tangent_of(tensor)
+    if old is not None and old is not tangent and _writable_alike(old, tangent):
+        old._data[...] = tangent._data
+        old._vc[0] += 1
+        return
     ref = weakref.ref(tensor, lambda _, key=key: _tangents.pop(key, None))
     _tangents[key] = (ref, tangent)
+
+
+def _writable_alike(old, new):
+    return (
+        old.shape == new.shape
+        and old.dtype == new.dtype
+        and old._data.__class__ is new._data.__class__
+        and not old.requires_grad
+        and not new.requires_grad
+        and _backend.writeable(old._data)
+    )
+
+
+def _stop_tangent_at(view) -> None:
+    key = id(view)
+    _tangent_stops[key] = weakref.ref(view, lambda _, key=key: _tangent_stops.pop(key, None))
+
+
+def passes_tangent_to_base(view) -> bool:
+    """Whether an in-place op on `view` changes its base's tangent. True for views made by
+    ops; False for the views `make_dual` and `unpack_dual` return (PyTorch's "forward
+    non-differentiable" views): the dual's base and the primal's dual keep their tangents."""
+    ref = _tangent_stops.get(id(view))
+    return ref is None or ref() is not view
 
 
 class suspended:  # noqa: N801
@@ -142,10 +211,25 @@ def carry(source, target) -> None:
 
 
 def make_dual(tensor, tangent, *, level=None):
-    """Same as torch.autograd.forward_ad.make_dual: a view of `tensor` that carries `tangent`."""
+    """Same as torch.autograd.forward_ad.make_dual: a view of `tensor` that carries `tangent`.
+
+    Both must be floating point, of the same shape, dtype and device (PyTorch also takes a
+    tangent of another floating dtype; ember refuses it). The tangent is used as is when it is
+    laid out in memory as `tensor` is (same strides, storage offset and storage size), so that
+    `unpack_dual` gives it back; otherwise the dual gets a copy laid out like `tensor`, as in
+    PyTorch (so that ops reading the storage, such as as_strided, see the same layout).
+    """
     _check_level(level)
     if not isinstance(tensor, Tensor) or not isinstance(tangent, Tensor):
         raise TypeError("make_dual(): expected Tensors for the primal and the tangent")
+    if not tensor.is_floating_point():
+        raise ValueError(
+            f"Expected primal to be floating point or complex, but got: {tensor.dtype}"
+        )
+    if not tangent.is_floating_point():
+        raise ValueError(
+            f"Expected tangent to be floating point or complex, but got: {tangent.dtype}"
+        )
     if tangent.shape != tensor.shape:
         raise RuntimeError(
             "Trying to set a forward gradient that has a different size than that of the "
@@ -157,29 +241,80 @@ def make_dual(tensor, tangent, *, level=None):
             "Expected tangent to have the same dtype and device as the primal, but got "
             f"{tangent.dtype} on {tangent.device} and {tensor.dtype} on {tensor.device}"
         )
-    if not tensor.is_floating_point():
-        raise ValueError(
-            f"Expected primal to be floating point or complex, but got: {tensor.dtype}"
+    if tangent_of(tensor) is not None:
+        raise RuntimeError(
+            "Making a dual Tensor based on a Tensor that already has a forward gradient at the "
+            f"same level {_current_level} is not supported."
+        )
+    if tangent_of(tangent) is not None:
+        raise RuntimeError(
+            "Setting a forward grad that itself has a forward gradient at the same level "
+            f"{_current_level} is not supported."
         )
     dual = tensor.view_as(tensor)
-    set_tangent(dual, tangent)
+    _stop_tangent_at(dual)
+    if _is_fwd_grad_enabled():
+        set_tangent(dual, _laid_out_like(tensor, tangent))
     return dual
 
 
+def _layout(array):
+    """(strides, storage offset, storage size) of an array, in elements."""
+    start, nbytes = _storage_span(array)
+    item = array.itemsize
+    return (
+        tuple(s // item for s in array.strides),
+        (_address(array) - start) // item,
+        nbytes // item,
+    )
+
+
+def _laid_out_like(primal, tangent):
+    """`tangent` itself when its memory layout is `primal`'s, else a copy laid out like it."""
+    if primal._data.size == 0:
+        return tangent
+    strides, offset, length = _layout(primal._data)
+    t_strides, t_offset, t_length = _layout(tangent._data)
+    if (offset, length) == (t_offset, t_length) and all(
+        a == b or n == 1 for n, a, b in zip(primal.shape, strides, t_strides)
+    ):
+        return tangent
+    if any(s == 0 and n > 1 for n, s in zip(primal.shape, strides)):
+        raise RuntimeError(
+            "unsupported operation: more than one element of the written-to tensor refers to a "
+            "single memory location. Please clone() the tensor before performing the operation."
+        )
+    if any(s < 0 for s in strides):  # (no such layout comes from ember's own ops)
+        return tangent.clone()
+    xp = _backend.array_module(tangent._data)
+    storage = xp.zeros(length, dtype=tangent._data.dtype)
+    item = storage.itemsize
+    view = xp.lib.stride_tricks.as_strided(
+        storage[offset:], primal.shape, tuple(s * item for s in strides)
+    )
+    copy = Tensor._make(view)
+    copy.copy_(tangent)  # differentiable when the tangent requires grad
+    return copy
+
+
 def unpack_dual(tensor, *, level=None):
-    """Same as torch.autograd.forward_ad.unpack_dual: (primal, tangent); the primal is a view
-    of `tensor` without the tangent, the tangent None where there is none."""
-    if _level[0] is None or not isinstance(tensor, Tensor):
+    """Same as torch.autograd.forward_ad.unpack_dual: an `UnpackedDualTensor` (primal,
+    tangent); the primal is a view of `tensor` without the tangent, the tangent is None where
+    there is none (or no level is open)."""
+    if _current_level < 0 or not isinstance(tensor, Tensor):
         return UnpackedDualTensor(tensor, None)
     tangent = tangent_of(tensor)
     if tangent is None:
         return UnpackedDualTensor(tensor, None)
-    return UnpackedDualTensor(tensor.view_as(tensor), tangent)
+    with suspended():  # the primal is a view that carries no tangent
+        primal = tensor.view_as(tensor)
+    _stop_tangent_at(primal)
+    return UnpackedDualTensor(primal, tangent)
 
 
 def wants(args) -> bool:
     """True when an op on `args` must compute tangents (an input carries one)."""
-    if getattr(_propagating, "on", False):
+    if getattr(_propagating, "on", False) or getattr(_switch, "off", False):
         return False
     return any(isinstance(a, Tensor) and tangent_of(a) is not None for a in args)
 
