@@ -139,6 +139,59 @@ def test_multi_grad_hook_all_and_any(lib):
     assert first == [[5.0]]  # once per pass: the first gradient computed
 
 
+@pytest.mark.parametrize("mode", ["all", "any"])
+def test_multi_grad_hook_once_per_pass_with_inputs_and_threads(lib, mode):
+    t1, t2, t3 = (lib.ones(2, requires_grad=True) for _ in range(3))
+    calls = []
+    lock = threading.Lock()
+
+    def hook(arg):
+        with lock:
+            calls.append([g is not None for g in arg] if mode == "all" else "any")
+
+    lib.autograd.graph.register_multi_grad_hook((t1, t2, t3), hook, mode=mode)
+    out = (t2 * t3).sum()
+    out.backward(inputs=(t2, t3), retain_graph=True)
+    assert calls == ([[False, True, True]] if mode == "all" else ["any"])
+
+    threads = [
+        threading.Thread(target=lambda: out.backward(inputs=(t2, t3), retain_graph=True))
+        for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 5
+
+
+def test_multi_grad_hook_after_a_failed_pass(lib):
+    t1, t2 = lib.ones(2, requires_grad=True), lib.ones(2, requires_grad=True)
+    fail = [True]
+
+    class MaybeFail(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            if fail[0]:
+                raise ValueError("backward failed")
+            return g
+
+    calls = []
+    lib.autograd.graph.register_multi_grad_hook((t1, t2), calls.append)
+    out = (MaybeFail.apply(t1) * t2).sum()
+    with pytest.raises(ValueError, match="backward failed"):
+        out.backward(retain_graph=True)
+    assert calls == []  # the failed pass calls nothing
+    fail[0] = False
+    for _ in range(3):
+        out.backward(retain_graph=True)
+    assert [[g is not None for g in grads] for grads in calls] == [[True, True]] * 3
+
+
 def test_node_metadata_and_name(lib):
     x = lib.ones(1, requires_grad=True)
     node = (x * 2).grad_fn

@@ -16,10 +16,12 @@ from ember.autograd.grad_mode import (
     set_multithreading_enabled,
 )
 from ember.autograd.gradcheck import gradcheck, gradgradcheck
-from ember.autograd.variable import Variable
+from ember.autograd.saved import SavedTensor, _unsafe_preserve_version_counter
+from ember.autograd.variable import Variable, _calculate_shape
 
 __all__ = [
     "Function",
+    "SavedTensor",
     "Variable",
     "backward",
     "detect_anomaly",

@@ -6,6 +6,7 @@ import functools
 import inspect
 import warnings
 
+from ember import _backend
 from ember._tensor import INFERENCE_SAVED, InferenceVersion, Tensor
 from ember.autograd import forward_ad, hooks
 from ember.autograd.anomaly import record_trace
@@ -16,9 +17,123 @@ from ember.autograd.graph import NO_EDGE, Node, SavedOutput, grad_accumulator, r
 def _node_class(fn_cls) -> type:
     """The Node subclass that records calls of `fn_cls`, named as PyTorch names it."""
     # built-in ops are 'MulBackward0'; user Functions 'MyReLUBackward', as PyTorch names them
-    suffix = "Backward0" if getattr(fn_cls, "_builtin_op", False) else "Backward"
-    name = fn_cls.__dict__.get("node_name") or f"{fn_cls.__name__}{suffix}"
-    return type(name, (Node,), {"__slots__": (), "_fn": fn_cls, "__module__": fn_cls.__module__})
+    if getattr(fn_cls, "_builtin_op", False):
+        name = fn_cls.__dict__.get("node_name") or f"{fn_cls.__name__}Backward0"
+        attrs = {"__slots__": (), "_fn": fn_cls, "__module__": fn_cls.__module__}
+        return type(name, (Node,), attrs)
+    name = fn_cls.__dict__.get("node_name") or f"{fn_cls.__name__}Backward"
+    attrs = {"__slots__": (), "_function": fn_cls, "__module__": fn_cls.__module__}
+    return type(name, (FunctionCtx,), attrs)
+
+
+class FunctionCtx(Node):
+    """Same as torch.autograd.function.FunctionCtx: the `ctx` a custom Function's forward,
+    setup_context, backward and jvp receive, which is also its node in the graph.
+
+    Beyond what every node has (save_for_backward, saved_tensors, needs_input_grad,
+    mark_non_differentiable), it takes `mark_dirty` (inputs the forward changed in place),
+    `save_for_forward` (what `jvp` reads as saved_tensors), `set_materialize_grads` and
+    `_materialize_non_diff_grads` (whether outputs that got no gradient, or non-differentiable
+    ones, reach backward as zeros or as None).
+    """
+
+    __slots__ = ()
+    _function = None  # the Function class; set on each per-Function subclass
+    _materialize = False  # the engine leaves None gradients alone: _run_backward decides
+    _materialize_grads = True
+    _materialize_non_diff_grads = True
+    _dirty = None
+    _for_forward = None
+    _in_jvp = False  # True while this Function's jvp runs: saved_tensors reads _for_forward
+    _saved_taken = False  # clear_saved_tensors_on_access: saved_tensors was read
+    _non_diff_outputs = ()  # output indices that are not differentiable
+
+    def mark_dirty(self, *tensors):
+        """Same as torch's ctx.mark_dirty: these inputs were changed in place by forward and
+        are returned; they become outputs of this Function in the graph."""
+        self._dirty = tensors
+
+    def set_materialize_grads(self, value: bool):
+        """Same as torch's ctx.set_materialize_grads: False passes None (not zeros) to backward
+        for outputs that got no gradient."""
+        self._materialize_grads = bool(value)
+
+    def save_for_forward(self, *tensors):
+        """Same as torch's ctx.save_for_forward: tensors (or None) that `jvp` reads as
+        ctx.saved_tensors."""
+        for t in tensors:
+            if t is not None and not isinstance(t, Tensor):
+                raise TypeError(
+                    "save_for_forward expects all arguments to be tensors or None, but got "
+                    f"{type(t).__name__}"
+                )
+        self._for_forward = tensors
+
+    @property
+    def saved_tensors(self):
+        """The tensors given to save_for_backward (save_for_forward inside jvp), checked against
+        in-place changes since. With `clear_saved_tensors_on_access = True` on the Function, they
+        can be read once, and the graph lets go of them at that read."""
+        if self._in_jvp:
+            return tuple(self._for_forward or ())
+        if getattr(self._function, "clear_saved_tensors_on_access", False):
+            if self._saved_taken:
+                raise RuntimeError(
+                    "saved_tensors can only be accessed once when "
+                    "clear_saved_tensors_on_access=True is set on the autograd.Function. Either "
+                    "access saved_tensors only once, or set clear_saved_tensors_on_access=False."
+                )
+            tensors = Node.saved_tensors.fget(self)
+            self._saved_taken = True
+            self._saved = None
+            return tensors
+        return Node.saved_tensors.fget(self)
+
+    @property
+    def saved_variables(self):
+        """Deprecated spelling of saved_tensors (warns)."""
+        warnings.warn(
+            "'saved_variables' is deprecated; use 'saved_tensors'", DeprecationWarning, stacklevel=2
+        )
+        return self.saved_tensors
+
+    def _run_backward(self, grads):
+        return _backward_of(self._function)(self, *self._grads_for_backward(grads))
+
+    def _grads_for_backward(self, grads):
+        """Zeros in place of the gradients that did not arrive, as ctx's settings ask."""
+        if not self._materialize_grads or self._out_meta is None or None not in grads:
+            return grads
+        like = next((g for g in grads if g is not None), None)
+        if like is None:
+            return grads
+        xp = _backend.array_module(like._data)
+        skip = () if self._materialize_non_diff_grads else self._non_diff_outputs
+        grads = list(grads)
+        for k, g in enumerate(grads):
+            meta = self._out_meta[k] if k < len(self._out_meta) else None
+            if g is None and meta is not None and k not in skip:
+                grads[k] = Tensor._make(xp.zeros(meta[0], meta[1]))
+        return grads
+
+
+def _backward_of(function):
+    """The user's backward of a custom Function: its `backward` or its `vjp` (one of them)."""
+    has_backward = function.backward is not Function.backward
+    has_vjp = function.vjp is not Function.vjp
+    if has_backward and has_vjp:
+        raise RuntimeError(
+            "Implementing both 'backward' and 'vjp' for a custom Function is not allowed. You "
+            "should only implement one of them."
+        )
+    if has_vjp:
+        return function.vjp
+    if has_backward:
+        return function.backward
+    raise NotImplementedError(
+        "You must implement either the backward or vjp method for your custom autograd.Function "
+        "to use it with backward mode AD."
+    )
 
 
 _NOT_NEEDED = (None, 0)  # the edge of a tensor input that needs no gradient
@@ -131,29 +246,46 @@ class Function:
 
     _node_cls = Node
     _builtin_op = False  # ember's own ops (Primitive) set this: their backward is trusted
+    # ember's vmap runs the function once per sample, so a custom Function works under it as
+    # is: this flag (PyTorch's) is read by nothing, and `vmap` below is never called by ember
+    generate_vmap_rule = False
+    clear_saved_tensors_on_access = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "vjp" in cls.__dict__ and "backward" not in cls.__dict__:
-            cls.backward = cls.__dict__["vjp"]  # PyTorch accepts either name
-        cls._node_cls = _node_class(cls)
+        cls._node_cls = cls._backward_cls = _node_class(cls)  # PyTorch's name: _backward_cls
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
         """Compute the op; override it."""
-        raise NotImplementedError("You must implement the forward function for custom Function.")
+        raise NotImplementedError(
+            "You must implement the forward function for custom autograd.Function."
+        )
 
     @staticmethod
     def backward(ctx, *grads):
-        """Return one gradient per forward input (None where there is none); override it."""
-        raise NotImplementedError("You must implement the backward function for custom Function.")
+        """Return one gradient per forward input (None where there is none); override it (or
+        `vjp`, its other name, but not both)."""
+        return _backward_of(ctx._function)(ctx, *grads)
+
+    @staticmethod
+    def vjp(ctx, *grads):
+        """Same as backward: override one of the two."""
+        return _backward_of(ctx._function)(ctx, *grads)
+
+    @staticmethod
+    def vmap(info, in_dims, *args):
+        """PyTorch's batching rule hook. ember's vmap calls the Function once per sample
+        instead, so it needs no rule; calling this raises, as PyTorch's default does."""
+        raise NotImplementedError(
+            "To use autograd.Function with vmap, you must either override the vmap staticmethod "
+            "or set generate_vmap_rule=True."
+        )
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         """PyTorch 2 style: save what backward needs, when forward takes no ctx."""
         raise NotImplementedError
-
-    vjp = backward
 
     @staticmethod
     def jvp(ctx, *tangents):
@@ -170,10 +302,15 @@ class Function:
         """Run forward, and record it in the graph when an input requires grad."""
         if _DUAL[0] and forward_ad.wants(args):
             with forward_ad.suspended():
-                result, node = cls._apply(args, kwargs)
-            forward_ad.custom_jvp(cls, node, args, result)
+                result, node, raw = cls._apply(args, kwargs)
+            try:
+                _custom_jvp(cls, node, args, raw, result)
+            finally:
+                _forget_marks(node)
             return result
-        return cls._apply(args, kwargs)[0]
+        result, node, _ = cls._apply(args, kwargs)
+        _forget_marks(node)
+        return result
 
     @classmethod
     def _apply(cls, args, kwargs):
@@ -192,7 +329,7 @@ class Function:
                 cls.setup_context(node, _all_inputs(cls.forward, args, kwargs), out)
             else:
                 out = cls.forward(node, *args, **kwargs)
-        return _finish(node, args, out, record), node
+        return _finish(node, args, out, record), node, out
 
     # --- the legacy instance style: MyReLU()(x), self.save_for_backward, self.saved_tensors ---
     def __call__(self, *args):
@@ -212,7 +349,9 @@ class Function:
             connect(node, args)
         with no_grad():
             out = self.forward(*args)
-        return _finish(node, args, out, record)
+        result = _finish(node, args, out, record)
+        _forget_marks(node)
+        return result
 
     def save_for_backward(self, *tensors):
         """Legacy style: same as ctx.save_for_backward."""
@@ -233,7 +372,7 @@ class Function:
         return self._ctx.needs_input_grad
 
 
-class _LegacyNode(Node):
+class _LegacyNode(FunctionCtx):
     """Runs a legacy Function instance's backward; refuses to be differentiated twice."""
 
     __slots__ = ("_legacy",)
@@ -248,67 +387,314 @@ class _LegacyNode(Node):
                 "which cannot be differentiated twice. Rewrite it with static forward(ctx, ...) "
                 "and backward(ctx, ...) and call it with .apply()."
             )
-        return self._legacy.backward(*grads)
+        return self._legacy.backward(*self._grads_for_backward(grads))
 
     def __repr__(self):
         return f"<{self.name()} object at {hex(id(self))}>"
 
 
+_DIRTY_NOT_RETURNED = (
+    "Some elements marked as dirty during the forward method were not returned as output. The "
+    "inputs that are modified inplace must all be outputs of the Function."
+)
+_DIRTY_NOT_INPUT = (
+    "ctx.mark_dirty() received a tensor that was not an input. Only input Tensors that have been "
+    "mutated should be passed to ctx.mark_dirty()."
+)
+_DIRTY_VIEW_MULTI = (
+    "If your Function modifies inplace an input that is a view of another Tensor, your Function "
+    "cannot return more than one Tensor. This is not supported by the current autograd engine. "
+    "You should either make sure the input is not a view (using .clone() for example) or make "
+    "your Function only return one Tensor (potentially splitting it into two Functions: one "
+    "doing the inplace that returns a single Tensor and a second one that does the other "
+    "operations)."
+)
+
+
+def _is_in(x, tensors):
+    return any(x is t for t in tensors)
+
+
+def _differentiable(o, non_diff):
+    return o._data.dtype.kind == "f" and not _is_in(o, non_diff)
+
+
+def _check_dirty(node, args, outs, record):
+    """PyTorch's rules for ctx.mark_dirty, checked before any output is changed."""
+    dirty = node._dirty
+    if not dirty:
+        return
+    for d in dirty:
+        if not _is_in(d, outs):
+            raise RuntimeError(_DIRTY_NOT_RETURNED)
+        if not _is_in(d, args):
+            if d._base is not None:
+                raise RuntimeError(_DIRTY_NOT_INPUT)
+            warnings.warn(_DIRTY_NOT_INPUT, UserWarning, stacklevel=4)
+    if not record:
+        return
+    non_diff = node._non_differentiable or ()
+    n_tensors = sum(isinstance(o, Tensor) for o in outs)
+    for d in dirty:
+        if not _is_in(d, args) or not _differentiable(d, non_diff):
+            continue
+        if d.grad_fn is None and d._requires_grad and d._base is None:
+            raise RuntimeError(
+                "a leaf Variable that requires grad has been used in an in-place operation."
+            )
+        base = d._base
+        if base is not None:
+            if base.grad_fn is None and base._requires_grad:
+                raise RuntimeError(
+                    "a view of a leaf Variable that requires grad is being used in an in-place "
+                    "operation."
+                )
+            if n_tensors > 1:
+                raise RuntimeError(_DIRTY_VIEW_MULTI)
+
+
 def _finish(node, args, out, record):
-    """Attach the forward's outputs to `node` and pack its saved tensors."""
+    """Attach the forward's outputs to `node` and pack its saved tensors.
+
+    As PyTorch: an output marked dirty is returned as is and becomes this node's output in the
+    graph (its version goes up once more); an input returned unchanged comes back as a new view
+    of it; non-differentiable outputs (marked, or not floating point) do not require grad.
+    """
     single = not isinstance(out, tuple)
     outs = (out,) if single else out
+    _check_dirty(node, args, outs, record)
+    dirty = node._dirty or ()
     if not record:
         node._to_save = None
-        return out
+        # an input that requires grad comes back detached, else as a view (PyTorch's rule)
+        results = [
+            _alias(o, view=not o.requires_grad) if _returns_input(o, args, dirty) else o
+            for o in outs
+        ]
+        for d in dirty:
+            d._vc[0] += 1
+        return results[0] if single else tuple(results)
     non_diff = node._non_differentiable or ()
     results = []
+    skipped = []
+    rebase = []
     for k, o in enumerate(outs):
         if not isinstance(o, Tensor):
             results.append(o)
             continue
-        if any(o is a for a in args):  # forward returned an input: give the graph its own alias
-            alias = Tensor._make(o._data, False, None)
-            alias._vc = o._vc
-            o = alias
-        if any(o is n for n in non_diff):
-            o._requires_grad = False
+        returned = _returns_input(o, args, dirty)
+        if not _differentiable(o, non_diff):
+            if returned:
+                o = _alias(o, view=not o.requires_grad)
+            elif _is_in(o, dirty):
+                o._vc[0] += 1
+            elif o._base is None:  # PyTorch detaches it (not a view)
+                o.grad_fn, o._requires_grad = None, False
+            skipped.append(k)
+            results.append(o)
+            continue
+        if returned:
+            o = _alias(o)
+        if _is_in(o, dirty) and _is_in(o, args) and o._base is not None:
+            rebase.append((k, o))  # an input view changed in place: its base must follow
         else:
+            if _is_in(o, dirty):
+                o._vc[0] += 1
+            elif o._view_of is not None:  # a view made in forward: changes made there are in
+                o._view_of = (*o._view_of[:3], o._vc[0])  # this node's output already
             o.grad_fn, o._output_nr, o._requires_grad = node, k, True
         results.append(o)
     attach_outputs(node, results)
+    if skipped:
+        node._non_diff_outputs = tuple(skipped)
+    for k, view in rebase:
+        _rebase_view(node, k, view)
     pack_saved(node, args, results)
     return results[0] if single else tuple(results)
 
 
+def _forget_marks(node):
+    """Drop the tensors forward marked or saved for jvp, once they have been used: the node
+    must not keep its own outputs alive (a cycle through their grad_fn)."""
+    attributes = node.__dict__
+    for name in ("_dirty", "_non_differentiable", "_for_forward"):
+        attributes.pop(name, None)
+
+
+def _returns_input(o, args, dirty):
+    return isinstance(o, Tensor) and _is_in(o, args) and not _is_in(o, dirty)
+
+
+def _alias(o, view=True):
+    """A new tensor on `o`'s storage (what PyTorch returns for an input returned as is): a view
+    of it, or with `view=False` a detached alias."""
+    alias = type(o)._make(o._data, False, None)  # a Tensor subclass stays that subclass
+    alias._vc = o._vc
+    if getattr(o, "__dict__", None):
+        alias.__dict__.update(o.__dict__)
+    if view:
+        alias._base = o._base if o._base is not None else o
+    return alias
+
+
+def _rebase_view(node, k, view):
+    """A forward changed the view `view` (an input) in place: as a built-in in-place op would,
+    write this node's output through the view into its base, so the base's graph and the view's
+    both see the change."""
+    from ember.autograd.grad_mode import enable_grad
+
+    result = Tensor._make(view._data, True, node, k)
+    result._vc = view._vc
+    with enable_grad():
+        view.copy_(result)  # same values; the in-place machinery updates both graphs
+
+
 def once_differentiable(backward):
-    """Same as torch.autograd.function.once_differentiable: backward runs without a graph."""
+    """Same as torch.autograd.function.once_differentiable: backward runs without a graph.
+
+    Under `create_graph=True`, the gradients it returns still require grad (so that a second
+    differentiation is noticed), but differentiating them raises instead of giving a wrong
+    (zero) result.
+    """
 
     @functools.wraps(backward)
     def wrapper(ctx, *grads):
         with no_grad():
             result = backward(ctx, *grads)
-        live = [g for g in grads if g is not None and g.requires_grad]
-        if _state.enabled and live:
-            result = result if isinstance(result, tuple) else (result,)
-            return tuple(
-                None if r is None else _OnceDifferentiableError.apply(r, ctx.name(), *live)
-                for r in result
-            )
-        return result
+        if not _state.enabled or not any(isinstance(g, Tensor) and g.requires_grad for g in grads):
+            return result
+        single = not isinstance(result, tuple)
+        results = (result,) if single else result
+        stand_ins = [
+            Tensor._make(r._data, True, None) if isinstance(r, Tensor) else r for r in results
+        ]
+        guarded = _Error.apply(ctx.name(), *stand_ins)
+        guarded = guarded if isinstance(guarded, tuple) else (guarded,)
+        return guarded[0] if single else guarded
 
     return wrapper
 
 
-class _OnceDifferentiableError(Function):
-    @staticmethod
-    def forward(ctx, x, name, *grads):
-        ctx.fn_name = name
-        return Tensor._make(x._data, False, None)
+class _Error(Function):
+    """Stands between once_differentiable gradients and anything that differentiates them."""
+
+    node_name = "Error"  # PyTorch's name for this node
 
     @staticmethod
-    def backward(ctx, grad):
+    def forward(ctx, name, *grads):
+        ctx.fn_name = name
+        outs = tuple(Tensor._make(g._data) if isinstance(g, Tensor) else g for g in grads)
+        return outs if len(outs) != 1 else outs[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
         raise RuntimeError(
             f"trying to differentiate twice a function ({ctx.fn_name}) that was marked with "
             "@once_differentiable"
         )
+
+
+class InplaceFunction(Function):
+    """Same as torch.autograd.function.InplaceFunction: a Function that may work in place,
+    as its `inplace` flag says (mark the changed inputs with ctx.mark_dirty)."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
+
+# --- forward mode: a custom Function's own jvp, with PyTorch's checks on what it returns ---
+def _custom_jvp(function, ctx, args, raw, result):
+    """Give `result` (the wrapped outputs of `raw`, what forward returned) the tangents that
+    `function.jvp(ctx, *input_tangents)` returns."""
+    tangents, given, versions = [], [], []
+    for a in args:
+        tangent = forward_ad.tangent_of(a) if isinstance(a, Tensor) else None
+        given.append(tangent)
+        versions.append(None if tangent is None else tangent._vc[0])
+        if tangent is None and isinstance(a, Tensor) and a._data.dtype.kind == "f":
+            tangent = Tensor._make(_backend.array_module(a._data).zeros_like(a._data))
+        tangents.append(tangent)
+    ctx._in_jvp = True
+    try:
+        with forward_ad.suspended():
+            out_tangents = function.jvp(ctx, *tangents)
+    finally:
+        ctx._in_jvp = False
+    raws = raw if isinstance(raw, tuple) else (raw,)
+    outs = result if isinstance(result, tuple) else (result,)
+    if not isinstance(out_tangents, tuple):
+        out_tangents = (out_tangents,)
+    if len(out_tangents) != len(raws):
+        raise RuntimeError(
+            "Function's jvp returned an invalid number of forward gradients (expected "
+            f"{len(raws)} but got {len(out_tangents)})"
+        )
+    non_diff = ctx._non_differentiable or ()
+    dirty = ctx._dirty or ()
+    for i, (r, out, t) in enumerate(zip(raws, outs, out_tangents)):
+        if not isinstance(r, Tensor) or not _differentiable(r, non_diff):
+            if t is not None:
+                raise RuntimeError(
+                    f"Function's jvp returned a gradient at position {i}, but the corresponding "
+                    "forward output is not a differentiable Tensor. You should return None at "
+                    "that position instead."
+                )
+            continue
+        if t is None:
+            continue
+        j = next((j for j, a in enumerate(args) if a is r), None)
+        if _is_in(r, dirty):
+            _check_inplace_tangent(j, given, versions, t)
+        elif out._base is not None:
+            _check_view_tangent(out, args, given, t)
+        forward_ad.set_tangent(out, t)
+
+
+def _check_inplace_tangent(j, given, versions, t):
+    if j is None:
+        raise RuntimeError(
+            "Only input Tensors should be given to ctx.mark_dirty(). If a Tensor is not an "
+            "input, there is no need to pass it to mark_dirty()."
+        )
+    if given[j] is None:
+        return
+    if t._vc[0] == versions[j]:
+        raise RuntimeError(
+            "An inplace custom Function is not modifying the forward mode gradients inplace. If "
+            "the forward is modifying an input inplace, then the jvp function must modify the "
+            "corresponding gradient inplace."
+        )
+    if t is not given[j]:
+        raise RuntimeError(
+            "An inplace custom Function is not returning the forward mode gradients as-is. If "
+            "the forward is modifying an input inplace, then the jvp function must modify the "
+            "gradient inplace and return it as-is."
+        )
+
+
+def _check_view_tangent(out, args, given, t):
+    """An output that views an input (or is an input returned as is) needs a tangent that
+    views that input's tangent."""
+    for a, tangent in zip(args, given):
+        if not isinstance(a, Tensor) or tangent is None:
+            continue
+        if (a._base if a._base is not None else a) is not out._base:
+            continue
+        if t._base is None:
+            raise RuntimeError(
+                "A custom Function's forward is returning a view (or an input as-is) but the jvp "
+                "is not returning a view."
+            )
+        if tangent._base is not None:
+            if t._base is not tangent._base:
+                raise RuntimeError(
+                    "A custom Function is returning a view but the jvp is not returning a view "
+                    "of the same base as the given grad input."
+                )
+        elif t._base is not tangent:
+            raise RuntimeError(
+                "A custom Function is returning a view but the jvp is not returning a view of "
+                "the given grad input."
+            )
+        return

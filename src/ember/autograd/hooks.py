@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 from collections import namedtuple
 
 from ember.autograd.grad_mode import no_grad
@@ -36,11 +37,27 @@ class Packed:
     def restore(self):
         """The saved tensor, as the unpack hook rebuilds it, at the original's place."""
         from ember._tensor import Tensor
+        from ember.autograd.graph import AccumulateGrad
 
-        tensor = self.unpack(self.value)
-        if self.edge is None or not isinstance(tensor, Tensor):
+        pairs = _state.pairs
+        try:
+            tensor = self.unpack(self.value)
+        finally:  # hooks entered or left inside an unpack hook do not outlive it
+            if _state.pairs is not pairs:
+                _reset_pairs(pairs)
+        if not isinstance(tensor, Tensor):
+            raise TypeError(
+                "Output of saved tensor unpack_hook expected to be a Tensor but got result of "
+                f"type {type(tensor).__name__}"
+            )
+        if self.edge is None:
             return tensor
         node, output_nr = self.edge
+        if node.__class__ is AccumulateGrad:
+            # a leaf: the rebuilt tensor is a leaf too, and its gradient goes to the original
+            leaf = Tensor._make(tensor._data, True, None)
+            leaf._accum = weakref.ref(node)
+            return leaf
         return Tensor._make(tensor._data, True, node, output_nr)
 
 
@@ -59,8 +76,17 @@ def pack(pair, tensor, edge=None):
 
     if edge is None and tensor.requires_grad:
         edge = edge_of(tensor)
+    version = tensor._vc[0]
     with no_grad():  # PyTorch runs pack hooks with grad mode off
-        return Packed(pair[0](tensor), pair[1], edge)
+        value = pair[0](tensor)
+    if tensor._vc[0] != version:
+        raise RuntimeError(
+            "A saved tensor pack hook is modifying its input in place. Tensors provided as "
+            "input to pack hook can not be modified by in-place operations as this can lead to "
+            "unexpected side-effects. Please open an issue if you need to perform in-place "
+            "operations on the input to a pack hook."
+        )
+    return Packed(value, pair[1], edge)
 
 
 def _enter(pair):
@@ -72,9 +98,18 @@ def _enter(pair):
 
 
 def _leave():
+    if not _state.pairs:  # more exits than enters: nothing to leave
+        return
     _state.pairs = _state.pairs[:-1]
     with _OPEN_LOCK:
         _open[0] -= 1
+
+
+def _reset_pairs(pairs):
+    """Put this thread's stack of hook pairs back to `pairs`."""
+    with _OPEN_LOCK:
+        _open[0] += len(pairs) - len(_state.pairs)
+    _state.pairs = pairs
 
 
 class saved_tensors_hooks:  # noqa: N801
@@ -124,13 +159,81 @@ def disable_saved_tensors_hooks(error_message):
         _state.disabled = previous
 
 
+_MUTATION_CONTEXT = [None]  # the open allow_mutation_on_saved_tensors, for every thread
+_OUTSIDE_CONTEXT = (
+    "Trying to backward outside of the 'allow_mutation_on_saved_tensors' context in which the "
+    "graph was originally recorded."
+)
+
+
+class _SavedCopy:
+    """What allow_mutation_on_saved_tensors saves for one tensor at one version: a copy of its
+    values, and the tensor's version counter, to tell whether it has been changed since."""
+
+    __slots__ = ("context", "copy", "vc", "version", "source", "__weakref__")
+
+    def __init__(self, context, tensor):
+        self.context = context
+        self.copy = tensor.detach().clone()
+        self.vc, self.version = tensor._vc, tensor._vc[0]
+        self.source = weakref.ref(tensor)
+
+
 class allow_mutation_on_saved_tensors(saved_tensors_hooks):  # noqa: N801
     """Same as torch.autograd.graph.allow_mutation_on_saved_tensors: inside it, a tensor saved
     for backward may be changed in place afterwards and backward still uses the value it had
-    when saved. ember saves a copy at once (PyTorch copies lazily, at the first mutation)."""
+    when saved. Forward and backward must both run inside the same context (backward outside
+    raises AssertionError), and contexts do not nest. One context at a time for the whole
+    process, as PyTorch.
+
+    `with ... as ctx` gives the context: `ctx.tid_to_weakhandle` maps each (tensor, version)
+    still saved by a live graph to its saved handle, and `ctx.cloned` maps the handles of those
+    changed in place since to the values backward will use. Both empty once the context exits.
+    ember copies a tensor when it is saved (PyTorch copies lazily, at the first mutation), so
+    the values are the same but memory use is higher.
+    """
 
     def __init__(self):
-        super().__init__(lambda tensor: tensor.detach().clone(), lambda copy: copy)
+        self.tid_to_weakhandle = weakref.WeakValueDictionary()
+        super().__init__(self._pack, self._unpack)
+
+    def _pack(self, tensor):
+        tid = (id(tensor), tensor._vc[0])
+        handle = self.tid_to_weakhandle.get(tid)
+        if handle is None or handle.source() is not tensor:
+            handle = self.tid_to_weakhandle[tid] = _SavedCopy(self, tensor)
+        return handle
+
+    @staticmethod
+    def _unpack(handle):
+        if _MUTATION_CONTEXT[0] is not handle.context:
+            raise AssertionError(_OUTSIDE_CONTEXT)
+        return handle.copy
+
+    @property
+    def cloned(self):
+        """{handle: saved values} for the saved tensors changed in place since they were
+        saved (backward uses these values, not the tensor's current ones)."""
+        live = list(self.tid_to_weakhandle.values())
+        return {h: h.copy for h in live if h.vc[0] != h.version}
+
+    def __enter__(self):
+        with _OPEN_LOCK:
+            if _MUTATION_CONTEXT[0] is not None:
+                raise RuntimeError("allow_mutation_on_saved_tensors contexts cannot be nested")
+            _MUTATION_CONTEXT[0] = self
+        try:
+            return super().__enter__()
+        except BaseException:
+            _MUTATION_CONTEXT[0] = None
+            raise
+
+    def __exit__(self, *exc):
+        try:
+            return super().__exit__(*exc)
+        finally:
+            _MUTATION_CONTEXT[0] = None
+            self.tid_to_weakhandle.clear()
 
 
 GradientEdge = namedtuple("GradientEdge", ["node", "output_nr"])
@@ -162,35 +265,62 @@ class _MultiHandle:
             handle.remove()
 
 
+class _PassEnd:
+    """Queued to run when a backward pass ends. The engine drops it with the pass (run or
+    not, if the pass failed), so a weak reference to it tells whether that pass is running."""
+
+    __slots__ = ("fn", "__weakref__")
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self):
+        self.fn()
+
+
 def register_multi_grad_hook(tensors, fn, *, mode="all"):
     """Same as torch.autograd.graph.register_multi_grad_hook.
 
     mode "all": once per backward pass, after the pass has computed the gradients of
     `tensors`, `fn(grads)` gets one entry per tensor (None for those the pass did not reach).
     mode "any": `fn(grad)` is called with the first of them computed in each pass.
+    Each pass (on any thread) is counted on its own; a pass that fails calls nothing more.
     """
     from ember.autograd.engine import current_pass, queue_callback
 
     if mode not in ("all", "any"):
         raise ValueError(f"Expects mode to be one of ('all', 'any') but got {mode}")
     tensors = tuple(tensors)
-    pending = {}  # pass -> the gradients seen so far in it
+    pending = {}  # pass -> (weak reference to its _PassEnd, the gradients seen so far in it)
     lock = threading.Lock()
+
+    def finish(key):
+        entry = pending.pop(key, None)
+        if mode == "all" and entry is not None:
+            fn(entry[1])
+
+    def forget(key, ref):
+        with lock:
+            if key in pending and pending[key][0] is ref:
+                del pending[key]
 
     def hook_for(index):
         def hook(grad):
             key = current_pass()
-            with lock:
-                first = key not in pending
-                seen = pending.setdefault(key, [None] * len(tensors))
-                seen[index] = grad
-            if mode == "any":
-                if first:
-                    queue_callback(lambda: pending.pop(key, None))
-                    fn(grad)
+            if key is None:  # tensor hooks only count inside a backward pass
                 return None
+            with lock:
+                entry = pending.get(key)
+                first = entry is None or entry[0]() is None  # none yet, or a failed pass's
+                if first:
+                    end = _PassEnd(lambda: finish(key))
+                    ref = weakref.ref(end, lambda r: forget(key, r))
+                    entry = pending[key] = (ref, [None] * len(tensors))
+                entry[1][index] = grad
             if first:
-                queue_callback(lambda: fn(pending.pop(key)))
+                queue_callback(end)
+                if mode == "any":
+                    fn(grad)
             return None
 
         return hook

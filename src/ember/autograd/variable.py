@@ -1,4 +1,4 @@
-"""The legacy Variable wrapper (PyTorch < 0.4): now simply a Tensor."""
+"""The legacy Variable wrapper (PyTorch < 0.4), now simply a Tensor, and `_calculate_shape`."""
 
 from __future__ import annotations
 
@@ -48,3 +48,23 @@ class _ExecutionEngine:
 
 
 Variable._execution_engine = _ExecutionEngine()
+
+
+def _calculate_shape(output, grad, is_grads_batched):
+    """Same as torch.autograd._calculate_shape: (output's shape, grad's shape), the latter
+    without its leading batch dimension when `is_grads_batched`; `output` may be a
+    GradientEdge, whose shape is that of the node's input it stands for."""
+    from ember._size import Size
+    from ember.autograd.graph import AccumulateGrad
+    from ember.autograd.hooks import GradientEdge
+
+    if isinstance(output, GradientEdge):
+        if is_grads_batched:
+            raise RuntimeError("Batched grads are not supported with GradientEdge")
+        node, nr = output
+        if node.__class__ is AccumulateGrad:
+            return node.variable.shape, grad.shape
+        if not node._out_meta:
+            raise RuntimeError(f"_calculate_shape: {node.name()} did not record its output shapes")
+        return Size(node._out_meta[nr][0]), grad.shape
+    return output.shape, (grad.shape[1:] if is_grads_batched else grad.shape)
