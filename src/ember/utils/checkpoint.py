@@ -8,33 +8,35 @@ recomputation. Two implementations, chosen by `use_reentrant` as in PyTorch:
   detached inputs and calls `ember.autograd.backward` inside the running backward pass, so
   parameters the function closes over get their `.grad` from that nested pass. Like PyTorch's,
   it refuses `autograd.grad` and `backward(inputs=...)`.
-- non-reentrant: forward records the function's graph once, to find every leaf it reaches
-  (parameters captured by closures and modules included), then drops it and returns outputs
-  hung on one node whose inputs are the function's tensor arguments and those leaves. Its
-  backward reruns the function and returns, through `autograd.grad`, the gradient of each, so
-  the surrounding engine routes them: `autograd.grad`, `inputs=` and `create_graph` all work.
+- non-reentrant: forward records the function's graph as usual, but under saved-tensor hooks
+  that keep a placeholder instead of each tensor an op saves; the first time backward needs
+  one, the function reruns and the placeholders get their tensors back (see below). The graph
+  is the function's own, so `autograd.grad`, `inputs=`, `create_graph`, hooks on its nodes,
+  nesting, and custom Functions inside all work as without checkpointing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import weakref
 
+from ember import _backend
 from ember._random import get_rng_state, set_rng_state
 from ember._tensor import Tensor
 from ember._warn import warn
 from ember.autograd import engine as _engine
-from ember.autograd.engine import grad as _autograd_grad
 from ember.autograd.function import Function
 from ember.autograd.grad_mode import enable_grad, is_grad_enabled
-from ember.autograd.graph import AccumulateGrad, type_string
-from ember.autograd.hooks import get_gradient_edge
+from ember.autograd.hooks import saved_tensors_hooks
 
 __all__ = [
     "CheckpointError",
     "CheckpointFunction",
+    "GraphExecGroup",
     "checkpoint",
     "checkpoint_sequential",
+    "set_checkpoint_debug_enabled",
     "set_checkpoint_early_stop",
 ]
 
@@ -58,24 +60,34 @@ _EXPLICIT_WARNING = (
     "differences between the two variants."
 )
 
-_early_stop = [True]  # set_checkpoint_early_stop's flag (kept for compatibility, see there)
+_early_stop = [None]  # set_checkpoint_early_stop's override, when one is in force
 
 
 @contextlib.contextmanager
 def set_checkpoint_early_stop(enable: bool):
-    """Same as torch.utils.checkpoint.set_checkpoint_early_stop, accepted for compatibility.
-
-    PyTorch's non-reentrant recomputation stops as soon as every saved tensor backward needs
-    has been recomputed. Ember's recomputation backpropagates from the function's outputs, so
-    it always reruns the whole function; this flag (like `checkpoint(early_stop=...)`) changes
-    nothing but is accepted, and results are the same either way.
-    """
+    """Same as torch.utils.checkpoint.set_checkpoint_early_stop: non-reentrant checkpoints
+    whose forward runs inside stop (True) or do not stop (False) their recomputation as soon
+    as every tensor backward needs is back, whatever their own `early_stop` says. Only the
+    forward needs to run inside; the flag is process-wide, as PyTorch's."""
     previous = _early_stop[0]
     _early_stop[0] = bool(enable)
     try:
         yield
     finally:
         _early_stop[0] = previous
+
+
+@contextlib.contextmanager
+def set_checkpoint_debug_enabled(enabled):
+    """Same as torch.utils.checkpoint.set_checkpoint_debug_enabled: inside, non-reentrant
+    checkpoints run as with `debug=True` (enabled True) or `debug=False` (False), whatever
+    they are given; None leaves each its own. Process-wide, as PyTorch's."""
+    previous = _debug_enabled[0]
+    _debug_enabled[0] = enabled
+    try:
+        yield
+    finally:
+        _debug_enabled[0] = previous
 
 
 def noop_context_fn():
@@ -103,55 +115,48 @@ def _replayed_rng(state, enabled):
 def _flatten(tree):
     """(leaves, spec): the non-container values of `tree` in order, and how to rebuild it."""
     leaves = []
+    return leaves, _walk(tree, leaves)
 
-    def walk(x):
-        kind = type(x)
-        if kind is tuple or kind is list:
-            return (kind, None, [walk(v) for v in x])
-        if isinstance(x, tuple) and hasattr(x, "_fields"):  # a namedtuple
-            return (kind, "named", [walk(v) for v in x])
-        if kind is dict:
-            return (dict, list(x), [walk(v) for v in x.values()])
-        leaves.append(x)
-        return None
 
-    return leaves, walk(tree)
+def _walk(x, leaves):
+    # a module-level function, not a closure: a recursive closure is a reference cycle, and
+    # would keep the leaves (the checkpoint's inputs, with their graphs) until gc runs
+    kind = type(x)
+    if kind is tuple or kind is list:
+        return (kind, None, [_walk(v, leaves) for v in x])
+    if isinstance(x, tuple) and hasattr(x, "_fields"):  # a namedtuple
+        return (kind, "named", [_walk(v, leaves) for v in x])
+    if kind is dict:
+        return (dict, list(x), [_walk(v, leaves) for v in x.values()])
+    leaves.append(x)
+    return None
 
 
 def _unflatten(leaves, spec):
     """Rebuild what `_flatten` took apart, with `leaves` in place of the old leaves."""
-    it = iter(leaves)
+    return _build(spec, iter(leaves))
 
-    def build(s):
-        if s is None:
-            return next(it)
-        kind, extra, children = s
-        values = [build(c) for c in children]
-        if kind is dict:
-            return dict(zip(extra, values))
-        if extra == "named":
-            return kind(*values)
-        return kind(values)
 
-    return build(spec)
+def _build(spec, leaves):
+    if spec is None:
+        return next(leaves)
+    kind, extra, children = spec
+    values = [_build(c, leaves) for c in children]
+    if kind is dict:
+        return dict(zip(extra, values))
+    if extra == "named":
+        return kind(*values)
+    return kind(values)
 
 
 # --- reentrant ---
 
 
-_own = threading.local()  # depths of the backward passes a checkpoint started itself
-
-
 def _backward_wants_inputs() -> bool:
     """Whether the backward pass running now was started by autograd.grad or with `inputs=`
-    (PyTorch's torch.autograd._is_checkpoint_valid), skipping the passes that a non-reentrant
-    checkpoint starts itself: they always capture, on behalf of the pass around them."""
+    (PyTorch's torch.autograd._is_checkpoint_valid)."""
     passes = _engine.running_passes()
-    owned = getattr(_own, "depths", frozenset())
-    for depth in range(len(passes) - 1, -1, -1):
-        if depth not in owned:
-            return passes[depth]
-    return False
+    return bool(passes) and passes[-1]
 
 
 class CheckpointFunction(Function):
@@ -216,231 +221,298 @@ def _detached_copy(t):
 
 
 # --- non-reentrant ---
+#
+# The forward runs the function as it is, recording its graph, but under saved-tensor hooks:
+# every tensor an op saves for backward is replaced by a `_Holder`. When backward first asks
+# for one of them, the function is rerun (under other hooks) and each tensor it saves is
+# matched, by order, to the holder of the same position; with early stop the rerun ends as
+# soon as every holder still alive has its tensor. State is kept per backward pass, so each
+# pass recomputes once, and a tensor can be unpacked once per pass.
 
 
-def _leaves_reached(outputs):
-    """Leaf tensors that require grad and that the graphs of `outputs` reach, in order."""
-    found, seen_leaf = [], set()
+class _StopRecomputation(Exception):  # noqa: N818 - a signal, not an error
+    """Ends a recomputation once every saved tensor backward needs is back (early stop)."""
 
-    def add(t):
-        if id(t) not in seen_leaf:
-            seen_leaf.add(id(t))
-            found.append(t)
 
-    stack, seen = [], set()
-    for o in outputs:
-        if isinstance(o, Tensor) and o.requires_grad:
-            if o.grad_fn is None:
-                add(o)
-            else:
-                stack.append(o.grad_fn)
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        if isinstance(node, AccumulateGrad):
-            add(node.variable)
-            continue
-        for nxt, _ in node.next_functions:
-            if nxt is not None and nxt not in seen:
-                stack.append(nxt)
-    return found
+class _Handle:
+    """The key under which one pass's recomputation stores one saved tensor."""
+
+    __slots__ = ("__weakref__",)
+
+
+class _Holder:
+    """What the graph keeps in place of a tensor saved inside a checkpoint: per backward
+    pass, the handle of its recomputed tensor (None once unpacked)."""
+
+    __slots__ = ("handles", "__weakref__")
+
+    def __init__(self):
+        self.handles = {}
+
+
+class _Frame:
+    """One non-reentrant checkpoint call: how to rerun it, and what each rerun found."""
+
+    __slots__ = (
+        "rerun",
+        "input_saver",
+        "holders",
+        "metadata",
+        "early_stop",
+        "check",
+        "debug",
+        "recomputed",
+        "counts",
+        "done",
+        "forward_done",
+        "ignore_mismatch",
+        "recomputed_metadata",
+        "__weakref__",
+    )
+
+    def __init__(self, rerun, early_stop, check, debug):
+        self.rerun, self.early_stop, self.check, self.debug = rerun, early_stop, check, debug
+        self.input_saver = None
+        self.holders = []  # weak references, in the order the forward saved
+        self.metadata = []  # (shape, dtype, device) of each, for determinism_check="default"
+        self.recomputed = {}  # pass -> WeakKeyDictionary(handle -> tensor)
+        self.counts = {}  # pass -> how many tensors its recomputation saved so far
+        self.done = set()  # passes whose recomputation has run
+        self.recomputed_metadata = {}  # pass -> metadata of each recomputed tensor (debug)
+        self.forward_done = False
+        self.ignore_mismatch = False
+
+    def forget(self, gid):
+        """Drop what pass `gid` recomputed (at its end: its token may be reused)."""
+        self.recomputed.pop(gid, None)
+        self.counts.pop(gid, None)
+        self.recomputed_metadata.pop(gid, None)
+        self.done.discard(gid)
+        for ref in self.holders:
+            holder = ref()
+            if holder is not None:
+                holder.handles.pop(gid, None)
 
 
 def _metadata(t):
     return {"shape": tuple(t.shape), "dtype": t.dtype, "device": t.device}
 
 
-class _Recipe:
-    """What a non-reentrant checkpoint keeps to rerun its function in backward."""
+_DEBUG_TIP = """
+Tip: To see a more detailed error message, either pass `debug=True` to
+`torch.utils.checkpoint.checkpoint(...)` or wrap the code block
+with `with torch.utils.checkpoint.set_checkpoint_debug_enabled(True):` to
+enable checkpoint-debug mode globally.
 
-    __slots__ = (
-        "function",
-        "leaves",
-        "spec",
-        "kwargs_spec",
-        "tensor_positions",
-        "rng_state",
-        "preserve",
-        "recompute_context",
-        "determinism_check",
-        "out_positions",
-        "out_metadata",
-        "n_inputs",
-        "pending",
+(When the same code runs under PyTorch's torch.compile with automatic dynamic shapes, the
+recomputation may pick another compiled graph than the forward did. PyTorch's advice then:
+Use torch._dynamo.mark_dynamic() to explicitly mark varying dimensions as dynamic upfront,
+or Call torch._C._dynamo.eval_frame._set_lru_cache(False) to disable LRU cache reordering.
+ember does not compile checkpointed functions, so under ember the function itself differs
+between the runs.)
+"""
+
+
+def _check_recomputed(frame, gid):
+    """After a recomputation: PyTorch's CheckpointError when it saved another number of
+    tensors, or tensors of other shapes, dtypes or devices, than the forward."""
+    if frame.ignore_mismatch or frame.check == "none":
+        return
+    count = frame.counts.get(gid, 0)
+    if count != len(frame.holders):
+        _raise(
+            frame,
+            gid,
+            "torch.utils.checkpoint: A different number of tensors was saved during the "
+            "original forward and recomputation.\n"
+            f"Number of tensors saved during forward: {len(frame.holders)}\n"
+            f"Number of tensors saved during recomputation: {count}.\n",
+        )
+    recomputed = frame.recomputed.get(gid, {})
+    different = []
+    for k, (ref, meta) in enumerate(zip(frame.holders, frame.metadata)):
+        holder = ref()
+        handle = None if holder is None else holder.handles.get(gid)
+        if handle is None or handle not in recomputed:
+            continue
+        again = _metadata(recomputed[handle])
+        if again != meta:
+            different.append(
+                f"tensor at position {k}:\nsaved metadata: {meta}\nrecomputed metadata: {again}\n"
+            )
+    if different:
+        _raise(
+            frame,
+            gid,
+            "torch.utils.checkpoint: Recomputed values for the following tensors have "
+            "different metadata than during the forward pass.\n" + "".join(different) + "\n",
+        )
+
+
+def _raise(frame, gid, message):
+    if not frame.debug:
+        raise CheckpointError(message + _DEBUG_TIP)
+    forward = "\n".join(f"  {k}: {m}" for k, m in enumerate(frame.metadata))
+    again = "\n".join(f"  {k}: {m}" for k, m in enumerate(frame.recomputed_metadata.get(gid, [])))
+    raise CheckpointError(
+        message + "\nYou are seeing this error because you passed `debug=True` to "
+        "checkpoint() (or enabled set_checkpoint_debug_enabled). ember's debug report lists "
+        "the tensors saved for backward, in order:\nduring the forward pass:\n"
+        f"{forward or '  (none)'}\nduring the recomputation:\n{again or '  (none)'}"
     )
 
 
-def _recompute_grad(roots, targets, root_grads, create_graph):
-    """autograd.grad of one recomputation, marked as a checkpoint's own pass."""
-    owned = getattr(_own, "depths", frozenset())
-    _own.depths = owned | {len(_engine.running_passes())}
-    # leaves as their gradient edges: their hooks run once, when the pass around this one
-    # hands them the gradient, not here too
-    targets = [get_gradient_edge(t) if t.grad_fn is None else t for t in targets]
+class _ForwardHooks(saved_tensors_hooks):
+    """The hooks a checkpointed function's forward runs under (see the comment above)."""
+
+    def __init__(self, frame):
+        def pack(x):
+            holder = _Holder()
+            frame.holders.append(weakref.ref(holder))
+            if frame.check != "none" or frame.debug:
+                frame.metadata.append(_metadata(x))
+            return holder
+
+        def unpack(holder):
+            gid, one_off = _pass_id()
+            try:
+                if gid not in frame.done:
+                    _recompute(frame, gid, one_off)
+                handle = holder.handles.get(gid)
+                if handle is None:
+                    extra = (
+                        "Performing two backward calls that overlap (i.e. require the same "
+                        "saved activation in order to compute gradients) is not allowed while "
+                        "under the torch.utils.checkpoint.GraphExecGroup context. "
+                        if isinstance(gid, GraphExecGroup)
+                        else ""
+                    )
+                    raise CheckpointError(
+                        "torch.utils.checkpoint: Unpack is being triggered for a tensor that "
+                        f"was already unpacked once. {extra}If you are calling "
+                        "ctx.saved_tensors in backward, make sure to do so only once. "
+                        "Otherwise please open an issue with details on your use case."
+                    )
+                holder.handles[gid] = None
+                return frame.recomputed[gid].pop(handle)
+            finally:
+                if one_off:
+                    frame.forget(gid)
+
+        super().__init__(pack, unpack)
+
+
+class _RecomputeHooks(saved_tensors_hooks):
+    """The hooks a recomputation runs under: each saved tensor goes to the holder of the
+    same position, for pass `gid`; with early stop the rerun ends when all are back."""
+
+    def __init__(self, frame_ref, gid):
+        def pack(x):
+            x = x.detach() if x.requires_grad else x
+            frame = frame_ref()
+            k = frame.counts.get(gid, 0)
+            frame.counts[gid] = k + 1
+            if frame.debug:
+                frame.recomputed_metadata.setdefault(gid, []).append(_metadata(x))
+            if k >= len(frame.holders):
+                if not frame.forward_done:  # a backward inside the forward itself
+                    frame.ignore_mismatch = True
+                    return x
+                _raise(
+                    frame,
+                    gid,
+                    "torch.utils.checkpoint: trying to save more tensors during recomputation "
+                    "than during the original forward pass.\n",
+                )
+            holder = frame.holders[k]()
+            if holder is not None:  # (a node that died needs nothing)
+                handle = holder.handles[gid] = _Handle()
+                frame.recomputed[gid][handle] = x
+            if frame.early_stop and k + 1 == len(frame.holders):
+                raise _StopRecomputation
+            return x
+
+        super().__init__(pack, lambda x: x)
+
+
+def _recompute(frame, gid, one_off):
+    """Rerun the checkpointed function for pass `gid` (once per pass)."""
+    frame.recomputed[gid] = weakref.WeakKeyDictionary()
+    if not one_off and not isinstance(gid, GraphExecGroup):
+        frame_ref = weakref.ref(frame)
+
+        def forget():
+            live = frame_ref()
+            if live is not None:
+                live.forget(gid)
+
+        _engine.queue_callback(forget)
+    inputs = frame.input_saver.grad_fn.saved_tensors
     try:
-        return _autograd_grad(
-            roots,
-            targets,
-            root_grads,
-            retain_graph=True,  # leaves and graphs outside the function may be reached again
-            create_graph=create_graph,
-            allow_unused=True,
-        )
-    finally:
-        _own.depths = owned
+        with _RecomputeHooks(weakref.ref(frame), gid), enable_grad():
+            frame.rerun(*inputs)
+    except _StopRecomputation:
+        pass
+    frame.done.add(gid)
+    _check_recomputed(frame, gid)
 
 
-class _NonReentrantCheckpoint(Function):
-    """One node standing for the whole checkpointed function (see the module docstring)."""
+_group = threading.local()  # the GraphExecGroup entered on this thread
 
-    node_name = "CheckpointBackward"
+
+def _pass_id():
+    """(key, one_off): the GraphExecGroup entered, else the running backward pass; outside
+    backward a new key each time (then the state is dropped after one unpack)."""
+    group = getattr(_group, "current", None)
+    if group is not None:
+        return group, False
+    token = _engine.current_pass()
+    if token is None:
+        return object(), True
+    return token, False
+
+
+class GraphExecGroup:
+    """Same as torch.utils.checkpoint.GraphExecGroup: backward passes run inside one
+    instance share non-reentrant checkpoints' recomputations (each recomputes at most once
+    for all of them), so they must use disjoint parts of the graph: unpacking one saved
+    tensor twice raises, even with retain_graph=True. Cannot be nested; no effect on
+    use_reentrant=True."""
+
+    def __enter__(self):
+        current = getattr(_group, "current", None)
+        if current is not None:
+            raise RuntimeError(
+                f"GraphExecGroup contexts cannot be nested. Already inside group {current}"
+            )
+        _group.current = self
+        return self
+
+    def __exit__(self, *exc):
+        _group.current = None
+        return False
+
+
+class _SaveInputs(Function):
+    """Keeps a checkpoint's tensor arguments as saved tensors (so in-place changes are
+    caught, and an outer checkpoint's hooks hold them like any saved tensor)."""
 
     @staticmethod
-    def forward(ctx, recipe, *tensors):
-        ctx.recipe = recipe
-        # the tensors themselves (autograd.grad needs the very leaves the rerun reaches, and
-        # saved-tensor hooks may hand back copies), their versions, and save_for_backward too,
-        # for PyTorch's "backward through the graph a second time" error
-        ctx.tensors = tensors
-        ctx.versions = [t._version for t in tensors]
+    def forward(ctx, dummy, *tensors):
         ctx.save_for_backward(*tensors)
-        outputs, recipe.pending = recipe.pending, None
-        return tuple(o.detach() for o in outputs)
+        return dummy.clone()
 
     @staticmethod
     def backward(ctx, *grads):
-        recipe = ctx.recipe
-        ctx.saved_tensors  # noqa: B018 - raises once a backward without retain_graph freed them
-        saved = ctx.tensors
-        for t, version in zip(saved, ctx.versions):
-            if t._version != version:
-                raise RuntimeError(
-                    "one of the variables needed for gradient computation has been modified "
-                    f"by an inplace operation: [{type_string(t)}], which is saved by "
-                    f"{ctx.name()}, is at version {t._version}; expected version {version} "
-                    "instead. Hint: clone() the tensor before changing it in place, or use an "
-                    "out-of-place op."
-                )
-        inputs = saved[: recipe.n_inputs]
-        create_graph = is_grad_enabled()  # the engine runs backward with create_graph's mode
-        leaves = list(recipe.leaves)
-        stand_ins = {}
-        for i, t in zip(recipe.tensor_positions, inputs):
-            if t.requires_grad:
-                leaves[i] = stand_ins[i] = _detached_copy(t)
-            else:
-                leaves[i] = t
-        args, kwargs = _unflatten(leaves, recipe.spec)
-        with (
-            _replayed_rng(recipe.rng_state, recipe.preserve),
-            enable_grad(),
-            recipe.recompute_context,
-        ):
-            outputs = recipe.function(*args, **kwargs)
-        out_leaves, _ = _flatten(outputs)
-        _check_recomputed(recipe, out_leaves)
-
-        roots, root_grads = [], []
-        for j, g in zip(recipe.out_positions, grads):
-            out = out_leaves[j] if j < len(out_leaves) else None
-            if g is not None and isinstance(out, Tensor) and out.requires_grad:
-                roots.append(out)
-                root_grads.append(g)
-        # each argument position has its own stand-in, so an input passed twice, or a
-        # captured leaf also passed as an argument, gets one share per use and the engine
-        # around sums them
-        targets, slots = [], []
-        for k, t in enumerate(saved):
-            if k < recipe.n_inputs:
-                target = stand_ins.get(recipe.tensor_positions[k])
-            else:
-                target = t if t.requires_grad else None
-            if target is not None:
-                targets.append(target)
-                slots.append(k)
-        result = [None] * len(saved)
-        if roots and targets:
-            found = _recompute_grad(roots, targets, root_grads, create_graph)
-            if create_graph:
-                found = _reattach(found, stand_ins, recipe, inputs)
-            for k, g in zip(slots, found):
-                result[k] = g
-        return (None, *result)
+        return (None,) * (1 + len(ctx.saved_tensors))
 
 
-def _check_recomputed(recipe, out_leaves):
-    """Raise CheckpointError when the rerun's outputs differ from the forward's (determinism
-    check "default": same positions, shapes, dtypes and devices)."""
-    if recipe.determinism_check == "none":
-        return
-    mismatched = []
-    for j, meta in zip(recipe.out_positions, recipe.out_metadata):
-        out = out_leaves[j] if j < len(out_leaves) else None
-        again = _metadata(out) if isinstance(out, Tensor) else repr(type(out).__name__)
-        if again != meta:
-            mismatched.append(
-                f"output at position {j}:\nsaved metadata: {meta}\nrecomputed metadata: {again}\n"
-            )
-    if mismatched:
-        raise CheckpointError(
-            "torch.utils.checkpoint: Recomputed values for the following tensors have "
-            "different metadata than during the forward pass.\n"
-            + "".join(mismatched)
-            + "(The function must compute the same thing when it is rerun in backward.)"
-        )
+_debug_enabled = [None]  # set_checkpoint_debug_enabled's override
 
 
-class _Reattach(Function):
-    """Gradients computed on stand-in inputs, made differentiable w.r.t. the real inputs.
-
-    With create_graph, the recomputed gradients depend on the stand-ins (leaves cut from the
-    graph, so the first-order pass cannot run past them into the inputs' history). This node
-    passes each gradient through unchanged and, in double backward, maps what the stand-ins
-    would receive onto the real inputs.
-    """
-
-    node_name = "CheckpointReattachBackward"
-
-    @staticmethod
-    def forward(ctx, n_inputs, stand_ins, *tensors):
-        ctx.n_inputs, ctx.stand_ins = n_inputs, stand_ins
-        ctx.grads = grads = tensors[n_inputs:]  # with their graphs: hooks could copy them
-        return tuple(g.detach() for g in grads)
-
-    @staticmethod
-    def backward(ctx, *cotangents):
-        grads = ctx.grads
-        pairs = [(g, v) for g, v in zip(grads, cotangents) if v is not None and g.requires_grad]
-        to_inputs = [None] * ctx.n_inputs
-        if pairs:
-            live = [k for k, s in enumerate(ctx.stand_ins) if s is not None]
-            found = _recompute_grad(
-                [g for g, _ in pairs],
-                [ctx.stand_ins[k] for k in live],
-                [v for _, v in pairs],
-                is_grad_enabled(),
-            )
-            for k, g in zip(live, found):
-                to_inputs[k] = g
-        return (None, None, *to_inputs, *cotangents)
-
-
-def _reattach(found, stand_ins, recipe, inputs):
-    """Hang the create_graph gradients `found` on the real `inputs` (see _Reattach)."""
-    keep = [k for k, g in enumerate(found) if g is not None and g.requires_grad]
-    if not keep or not stand_ins:
-        return found
-    per_input = [stand_ins.get(p) for p in recipe.tensor_positions]
-    attached = _Reattach.apply(len(inputs), per_input, *inputs, *[found[k] for k in keep])
-    found = list(found)
-    for k, g in zip(keep, attached):
-        found[k] = g
-    return found
-
-
-def _checkpoint_without_reentrant(function, preserve, context_fn, determinism_check, args, kwargs):
+def _checkpoint_without_reentrant(
+    function, preserve, context_fn, determinism_check, debug, early_stop, args, kwargs
+):
     if determinism_check not in ("default", "none"):
         raise ValueError(
             f"determinism_check should be one of ['default', 'none'], but got {determinism_check}"
@@ -451,52 +523,28 @@ def _checkpoint_without_reentrant(function, preserve, context_fn, determinism_ch
             return function(*args, **kwargs)
     rng_state = get_rng_state() if preserve else None
     leaves, spec = _flatten((args, kwargs))
-    tensor_positions = [i for i, v in enumerate(leaves) if isinstance(v, Tensor)]
-    stand_in_leaves = list(leaves)
-    for i in tensor_positions:
-        if leaves[i].requires_grad:
-            stand_in_leaves[i] = _detached_copy(leaves[i])
-    a, k = _unflatten(stand_in_leaves, spec)
-    with forward_context:
-        result = function(*a, **k)
+    positions = [i for i, v in enumerate(leaves) if isinstance(v, Tensor)]
+    kept = [None if isinstance(v, Tensor) else v for v in leaves]
 
-    out_leaves, out_spec = _flatten(result)
-    originals = {id(stand_in_leaves[i]): leaves[i] for i in tensor_positions}
-    captured = [t for t in _leaves_reached(out_leaves) if id(t) not in originals]
-    out_positions = []
-    for j, o in enumerate(out_leaves):
-        if not isinstance(o, Tensor):
-            continue
-        if id(o) in originals:  # the function returned an argument: hand back the argument
-            out_leaves[j] = originals[id(o)]
-        elif o.grad_fn is not None:
-            out_positions.append(j)
-    if not out_positions:
-        return _unflatten(out_leaves, out_spec)
+    def rerun(*tensors):
+        values = list(kept)
+        for i, t in zip(positions, tensors):
+            values[i] = t
+        a, k = _unflatten(values, spec)
+        with _replayed_rng(rng_state, preserve), recompute_context:
+            function(*a, **k)
 
-    recipe = _Recipe()
-    recipe.function = function
-    recipe.leaves = [None if isinstance(v, Tensor) else v for v in leaves]
-    recipe.spec = spec
-    recipe.tensor_positions = tensor_positions
-    recipe.rng_state = rng_state
-    recipe.preserve = preserve
-    recipe.recompute_context = recompute_context
-    recipe.determinism_check = determinism_check
-    recipe.out_positions = out_positions
-    recipe.out_metadata = [_metadata(out_leaves[j]) for j in out_positions]
-    recipe.n_inputs = len(tensor_positions)
-    # the recorded graph dies with these outputs: the node gets detached copies
-    recipe.pending = [out_leaves[j] for j in out_positions]
-    for j in out_positions:
-        out_leaves[j] = None
-    del result, a, k, stand_in_leaves, originals
-    attached = _NonReentrantCheckpoint.apply(
-        recipe, *[leaves[i] for i in tensor_positions], *captured
-    )
-    for j, t in zip(out_positions, attached):
-        out_leaves[j] = t
-    return _unflatten(out_leaves, out_spec)
+    if _early_stop[0] is not None:
+        early_stop = _early_stop[0]
+    if _debug_enabled[0] is not None:
+        debug = _debug_enabled[0]
+    frame = _Frame(rerun, bool(early_stop), determinism_check, bool(debug))
+    dummy = Tensor._make(_backend.module_for(_backend.CPU).zeros((0,), dtype="float32"), True)
+    frame.input_saver = _SaveInputs.apply(dummy, *[leaves[i] for i in positions])
+    with _ForwardHooks(frame), forward_context:
+        result = function(*args, **kwargs)
+    frame.forward_done = True
+    return result
 
 
 # --- the public entry points ---
@@ -531,19 +579,17 @@ def checkpoint(
 
     Keyword arguments (only with `use_reentrant=False`, except `preserve_rng_state`):
     `context_fn` returns two context managers, entered around the forward run and around the
-    rerun; `determinism_check` is "default" (the rerun's outputs must match the forward's
-    shapes, dtypes and devices, else CheckpointError) or "none"; `debug` and `early_stop` are
-    accepted for compatibility.
+    rerun; `determinism_check` is "default" (the rerun must save as many tensors as the
+    forward, of the same shapes, dtypes and devices, else CheckpointError) or "none";
+    `early_stop` (default True) ends the rerun as soon as every tensor backward needs is
+    back (`set_checkpoint_early_stop` overrides it); `debug=True` adds to a CheckpointError
+    the shapes and dtypes saved in each run (PyTorch logs the ops; ember lists the tensors).
 
-    Ember differs from PyTorch in how non-reentrant mode finds what to differentiate: instead
-    of saved-tensor hooks, its forward records the function's graph once (holding that one
-    call's intermediates until it returns) to find the leaves it reaches, such as module
-    parameters, then drops the graph. Its rerun always runs the whole function (PyTorch may
-    stop early). A tensor with history (not a leaf) that `function` uses without receiving it
-    as an argument, e.g. captured by a closure, is differentiated through that history inside
-    the rerun; if the surrounding backward also runs through that history it may free it
-    first and raise "Trying to backward through the graph a second time" (as PyTorch's
-    reentrant mode does): pass such tensors as arguments.
+    Non-reentrant mode works as PyTorch's: the forward records the function's graph, keeping
+    placeholders instead of the tensors its ops save; backward reruns the function once per
+    backward pass (nested checkpoints rerun their parents as needed) and hands each node the
+    tensor its placeholder stands for. A saved tensor can therefore be read once per pass
+    (reading `ctx.saved_tensors` twice in a custom Function's backward raises, as PyTorch).
     """
     if use_reentrant is None:
         warn(_EXPLICIT_WARNING.format(who="ember.utils.checkpoint"))
@@ -557,7 +603,14 @@ def checkpoint(
             )
         return CheckpointFunction.apply(function, preserve_rng_state, *args)
     return _checkpoint_without_reentrant(
-        function, preserve_rng_state, context_fn, determinism_check, args, kwargs
+        function,
+        preserve_rng_state,
+        context_fn,
+        determinism_check,
+        debug,
+        early_stop,
+        args,
+        kwargs,
     )
 
 
