@@ -246,8 +246,9 @@ class Function:
 
     _node_cls = Node
     _builtin_op = False  # ember's own ops (Primitive) set this: their backward is trusted
-    # ember's vmap runs the function once per sample, so a custom Function works under it as
-    # is: this flag (PyTorch's) is read by nothing, and `vmap` below is never called by ember
+    # ember's vmap batches the array calls inside a Function's forward and backward (or runs
+    # one call per sample), so a Function needs no rule of its own: ember never reads this
+    # flag (PyTorch's) nor calls `vmap` below
     generate_vmap_rule = False
     clear_saved_tensors_on_access = False
 
@@ -275,8 +276,8 @@ class Function:
 
     @staticmethod
     def vmap(info, in_dims, *args):
-        """PyTorch's batching rule hook. ember's vmap calls the Function once per sample
-        instead, so it needs no rule; calling this raises, as PyTorch's default does."""
+        """PyTorch's batching rule hook. ember's vmap needs no rule from a Function (see
+        generate_vmap_rule) and never calls it; calling it raises, as PyTorch's default does."""
         raise NotImplementedError(
             "To use autograd.Function with vmap, you must either override the vmap staticmethod "
             "or set generate_vmap_rule=True."
