@@ -32,7 +32,6 @@ def _vmap(func, in_dims=0, out_dims=0, allow_none_pass_through=False):
 
     @functools.wraps(func)
     def wrapped(*args):
-        from ember import get_rng_state
         from ember.func import vmap
 
         nones = set()  # positions of None outputs (allow_none_pass_through)
@@ -58,10 +57,12 @@ def _vmap(func, in_dims=0, out_dims=0, allow_none_pass_through=False):
                 return out
             return tuple(_placeholder() if k in nones else o for k, o in enumerate(out))
 
-        state = get_rng_state()
-        result = vmap(checked, in_dims, out_dims, randomness="different")(*args)
-        if get_rng_state() != state:
-            raise RuntimeError(_RANDOM_ERROR)
+        try:
+            result = vmap(checked, in_dims, out_dims)(*args)
+        except RuntimeError as error:
+            if str(error).startswith("vmap: called random operation"):  # torch.func's words
+                raise RuntimeError(_RANDOM_ERROR) from error
+            raise
         if nones and isinstance(result, tuple):
             result = tuple(None if k in nones else r for k, r in enumerate(result))
         return result

@@ -271,8 +271,8 @@ def _layout(array):
 
 def _laid_out_like(primal, tangent):
     """`tangent` itself when its memory layout is `primal`'s, else a copy laid out like it."""
-    if primal._data.size == 0:
-        return tangent
+    if primal._data.size == 0 or tangent._data.__class__ is not primal._data.__class__:
+        return tangent  # (an empty primal has no layout; a vmap-batched tangent is kept whole)
     strides, offset, length = _layout(primal._data)
     t_strides, t_offset, t_length = _layout(tangent._data)
     if (offset, length) == (t_offset, t_length) and all(
