@@ -10,6 +10,7 @@ beside it; its forward-mode rule is that same derivative applied to the tangent.
 from __future__ import annotations
 
 import fractions
+import inspect
 import math
 import sys
 
@@ -255,14 +256,19 @@ def sinc_array(xp, x):
 def _elementwise(name, forward, derivative, *, call, samples=UNARY, **spec):
     """A one-input elementwise primitive whose op-table row calls it as `call(lib, x)`.
 
-    `forward(xp, x)` works on arrays, `derivative(x, out, grad)` on Tensors; the input is made
-    floating first, as PyTorch's special functions do with integers."""
+    `forward(xp, x)` works on arrays, `derivative(x, out, grad)` on Tensors; only what the
+    derivative's parameter names ask for (`x`, `out`) is saved, as PyTorch saves them (so an
+    in-place change to an output nobody saved is allowed). The input is made floating first,
+    as PyTorch's special functions do with integers."""
+
+    params = inspect.signature(derivative).parameters
+    save_x, save_out = "x" in params, "out" in params  # only what the derivative reads
 
     class Op(Primitive):
         @staticmethod
         def forward(ctx, x):
             out = forward(_backend.array_module(x), x)
-            ctx.save_for_backward(x, out)
+            ctx.save_for_backward(x if save_x else None, out if save_out else None)
             return out
 
         @staticmethod
@@ -432,8 +438,9 @@ entr = _elementwise(
 sinc = _elementwise(
     "sinc",
     sinc_array,
-    lambda x, out, grad: (
-        grad * ((x == 0).logical_not() * ((math.pi * x).cos() - out) / (x + (x == 0)))
+    # from x alone, as PyTorch: the output stays free to change in place
+    lambda x, _out, grad: (
+        grad * ((x == 0).logical_not() * ((math.pi * x).cos() - sinc(x)) / (x + (x == 0)))
     ),
     call=_top("sinc"),
     avoid=(0.0,),

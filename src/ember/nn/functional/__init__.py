@@ -25,6 +25,7 @@ from ember.nn.functional.activation import (
     threshold,
     threshold_,
 )
+from ember.nn.functional.grid import affine_grid, grid_sample
 from ember.nn.functional.linear import bilinear, linear
 from ember.nn.functional.loss import (
     binary_cross_entropy,
