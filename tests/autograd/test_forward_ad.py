@@ -203,3 +203,22 @@ def test_inplace_updates_the_tangent_in_place_and_unpacked_views_are_plain(lib):
         view = dual.narrow(0, 0, 1)  # a view made by an op: in-place on it reaches the base
         view *= 3
         assert fw.unpack_dual(dual).tangent.tolist() == [12.0, 4.0]
+
+
+def test_an_op_without_a_derivative_refuses_forward_mode():
+    from ember.ops import Primitive
+
+    class _HalfDifferentiable(Primitive):  # (a leading underscore keeps it out of the op table)
+        @staticmethod
+        def forward(ctx, a, b):
+            return a * b
+
+        @staticmethod
+        def backward(ctx, grad):
+            raise NotImplementedError("the derivative with respect to 'a' is not implemented")
+
+    fw = ember.autograd.forward_ad
+    with fw.dual_level():
+        x = fw.make_dual(ember.ones(2), ember.ones(2))
+        with pytest.raises(NotImplementedError, match="Trying to use forward AD with .* that "):
+            _HalfDifferentiable.apply(x, ember.ones(2))

@@ -328,11 +328,18 @@ def apply_dual(op, args, kwargs):
     _propagating.on = True
     try:
         result = op.apply(*args, **kwargs)
-        if rule is None:
-            jvps = _jvp_by_transposition(op, args, kwargs, tangents)
-        else:
-            jvps = rule(op, args, kwargs, tangents, result)
-            jvps = jvps if isinstance(jvps, tuple) else (jvps,)
+        try:
+            if rule is None:
+                jvps = _jvp_by_transposition(op, args, kwargs, tangents)
+            else:
+                jvps = rule(op, args, kwargs, tangents, result)
+                jvps = jvps if isinstance(jvps, tuple) else (jvps,)
+        except NotImplementedError as error:  # a derivative the op's backward lacks
+            name = getattr(op, "_table_name", op.__name__)
+            raise NotImplementedError(
+                f"Trying to use forward AD with {name} that does not support it because it has "
+                f"not been implemented yet ({error})."
+            ) from error
     finally:
         _propagating.on = False
     outputs = result if isinstance(result, tuple) else (result,)
