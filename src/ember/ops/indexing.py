@@ -289,7 +289,8 @@ class IndexGrad(Primitive):
     @staticmethod
     def forward(ctx, grad, shape, index):
         ctx.index = index
-        out = _backend.array_module(grad).zeros(shape, dtype=grad.dtype)
+        # zeros_like, not zeros: a batched grad under vmap makes a batched buffer
+        out = _backend.array_module(grad).zeros_like(grad, shape=shape)
         _write(out, index, grad, accumulate=not _is_basic(index))
         return out
 
