@@ -528,3 +528,26 @@ def test_anomaly_mode_reports_any_error_raised_by_a_backward(lib, capsys):
             with pytest.raises(RuntimeError, match="modified by an inplace operation"):
                 lib.autograd.grad(squared.sum(), x)
     assert "Error detected in PowBackward0" in capsys.readouterr().err
+
+
+def test_a_read_only_gradient_handed_to_a_custom_backward_keeps_its_history(lib):
+    """The gradient reaching a custom backward here is a broadcast (read-only) view of `a`;
+    the writable copy it gets must stay in the graph, or d(dy/dx)/da is silently lost."""
+
+    class Square(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            grad[0] = grad[0]  # allowed: the backward owns its gradient
+            return 2 * x * grad
+
+    x = lib.tensor([1.0, 2.0], requires_grad=True)
+    a = lib.tensor(3.0, requires_grad=True)
+    (dx,) = lib.autograd.grad(Square.apply(x).sum() * a, x, create_graph=True)
+    (da,) = lib.autograd.grad(dx.sum(), a)
+    assert dx.tolist() == [6.0, 12.0] and da.item() == 6.0

@@ -439,6 +439,14 @@ def _call_accumulate(node, buf, create_graph, fresh):
             hook((), tuple(buf))
 
 
+def _writable_copy(grad):
+    """A copy of a read-only gradient a user's backward may write into; under create_graph
+    it stays in the graph (a bare array copy would drop the gradient's own history)."""
+    if _state.enabled and grad._requires_grad:
+        return grad.clone()
+    return Tensor._make(grad._data.copy())
+
+
 def _call_node(node, buf):
     """Run one node's pre-hooks, backward and post-hooks (after its tensors' hooks, which the
     pass runs); return one gradient per input."""
@@ -470,7 +478,7 @@ def _run_backward(node, buf):
     fn = node._fn
     users = fn is None or not fn._builtin_op
     if users:  # a user's backward may write into its gradients
-        buf = [g if g is None or writeable(g._data) else Tensor._make(g._data.copy()) for g in buf]
+        buf = [g if g is None or writeable(g._data) else _writable_copy(g) for g in buf]
     if _state.anomaly:
         from ember.autograd.anomaly import run_checked
 
