@@ -191,6 +191,11 @@ class Recorder:
             entry = self.by_array.get(id(array._plain))
             if entry is not None and entry.vc[0] == entry.version:
                 return entry.value
+            if entry is not None or id(array._plain) in self.untracked:
+                raise OnnxExporterError(
+                    "ember.onnx.export: an index changed in place, or computed from the inputs "
+                    "outside ember's ops, cannot be exported"
+                )
             array = array._plain
         return Const(np.array(array), id(array))
 
