@@ -16,6 +16,7 @@ from ember import (
     func,
     linalg,
     nn,
+    onnx,
     ops,
     optim,
     special,

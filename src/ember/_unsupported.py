@@ -17,7 +17,6 @@ ADVICE = {
     "ember": {
         "jit": "ember has no TorchScript: run the Python model as it is, or ember.compile(fn)",
         "autocast": "ember has no autocast: cast explicitly, e.g. model.half() and x.half()",
-        "onnx": "ember.onnx is not available yet: save the state_dict with ember.save",
         **dict.fromkeys(("complex64", "complex128", "cfloat", "cdouble", "complex"), _COMPLEX),
         "view_as_complex": _COMPLEX,
         "view_as_real": _COMPLEX,
