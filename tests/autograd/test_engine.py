@@ -551,3 +551,17 @@ def test_a_read_only_gradient_handed_to_a_custom_backward_keeps_its_history(lib)
     (dx,) = lib.autograd.grad(Square.apply(x).sum() * a, x, create_graph=True)
     (da,) = lib.autograd.grad(dx.sum(), a)
     assert dx.tolist() == [6.0, 12.0] and da.item() == 6.0
+
+
+@pytest.mark.parametrize("write", [False, True])
+def test_a_second_backward_through_advanced_indexing_raises(lib, write):
+    x = lib.randn(4, requires_grad=True)
+    if write:
+        y = x.clone()
+        y[[0, 2]] = 5.0
+    else:
+        y = x[[0, 2]]
+    total = y.sum()
+    total.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        total.backward()

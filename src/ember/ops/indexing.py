@@ -11,6 +11,7 @@ import re
 
 from ember import _backend
 from ember._tensor import Tensor
+from ember.autograd.graph import FREED_MESSAGE
 from ember.ops._primitive import Primitive
 from ember.ops._table import S, register
 from ember.ops.convert import cast
@@ -269,10 +270,14 @@ class GetItem(Primitive):
     @staticmethod
     def forward(ctx, x, index):
         ctx.in_shape, ctx.index = x.shape, index
+        if not _is_basic(index):
+            ctx._saved = ()  # PyTorch saves index tensors: a second backward raises
         return _take(x, index)
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx._freed:
+            raise RuntimeError(FREED_MESSAGE)
         return IndexGrad.apply(grad, ctx.in_shape, ctx.index), None
 
     @staticmethod
@@ -322,12 +327,16 @@ class IndexPut(Primitive):
     @staticmethod
     def forward(ctx, x, value, index, accumulate=False):
         ctx.index, ctx.accumulate = index, accumulate
+        if not _is_basic(index):
+            ctx._saved = ()  # PyTorch saves index tensors: a second backward raises
         out = x.copy()
         _write(out, index, value, accumulate)
         return out
 
     @staticmethod
     def backward(ctx, grad):
+        if ctx._freed:
+            raise RuntimeError(FREED_MESSAGE)
         needs = ctx.needs_input_grad
         gx = gv = None
         if needs[0]:
