@@ -318,13 +318,13 @@ class _PositiveSemidefinite(_Symmetric):
 
 
 class _PositiveDefinite(_Symmetric):
-    """Symmetric matrices with a Cholesky factor (all eigenvalues positive)."""
+    """Symmetric matrices with all eigenvalues positive (those with a Cholesky factor)."""
 
     def check(self, value):
         symmetric = super().check(value)
         if not symmetric.all():
             return symmetric
-        return ember.linalg.cholesky_ex(value)[1] == 0
+        return (ember.linalg.eigvalsh(value) > 0).all(-1)
 
 
 dependent = _Dependent()
