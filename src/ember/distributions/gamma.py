@@ -21,14 +21,14 @@ from ember.autograd import Function
 from ember.distributions import constraints
 from ember.distributions.distribution import Distribution
 from ember.distributions.utils import as_size, broadcast_all, finfo
-from ember.ops.special import digamma_array
+from ember.ops.special import digamma_array, lgamma_array
 
 _MAX_TERMS = 100_000  # enough for alpha up to about 1e8
 _TOLERANCE = 1e-15  # a few ulps: a tighter bound may never be met
 
 
 def _series_part(xp, a, x):
-    """For x < a + 1: with P(a, x) = x^a e^-x / Gamma(a + 1) * S, returns
+    """For x < a + 1: with P(a, x) = x^a e^-x / Gamma(a + 1) * S, returns S and
     (d log-prefactor/da) * S + dS/da, which is dP/da over that prefactor."""
     term = xp.ones_like(x)  # x^n / ((a + 1) ... (a + n))
     term_slope = xp.zeros_like(x)  # d log(term) / da = -sum 1 / (a + k)
@@ -41,12 +41,12 @@ def _series_part(xp, a, x):
         total_slope = total_slope + term * term_slope
         if not (term > _TOLERANCE * total).any():
             break
-    return (xp.log(x) - digamma_array(xp, a + 1)) * total + total_slope
+    return total, (xp.log(x) - digamma_array(xp, a + 1)) * total + total_slope
 
 
 def _fraction_part(xp, a, x):
     """For x >= a + 1: with Q(a, x) = x^a e^-x / Gamma(a) * h (h a continued fraction, by
-    Lentz's method), returns (d log-prefactor/da) * h + dh/da, which is dQ/da over that
+    Lentz's method), returns h and (d log-prefactor/da) * h + dh/da, which is dQ/da over that
     prefactor. Each Lentz step carries its derivative in a along (b' = -1, an' = i)."""
     tiny = 1e-150  # Lentz's stand-in for zero; its square must not overflow
     b = x + 1 - a
@@ -72,20 +72,51 @@ def _fraction_part(xp, a, x):
         )
         if not moving.any():
             break
-    return (xp.log(x) - digamma_array(xp, a)) * h + dh
+    return h, (xp.log(x) - digamma_array(xp, a)) * h + dh
 
 
 def gamma_sample_derivative(xp, a, x):
-    """dx/da for x ~ Gamma(a, 1) at fixed CDF value: float64 arrays in, float64 out."""
+    """dx/da for x ~ Gamma(a, 1) at fixed CDF value: 1-D float64 arrays in, float64 out.
+
+    With f the density, dx/da = -(dP/da) / f; both prefactors cancel against f's."""
     below = x < a + 1
     out = xp.zeros_like(x)
     if below.any():
         ab, xb = a[below], x[below]
-        out[below] = -(xb / ab) * _series_part(xp, ab, xb)
+        out[below] = -(xb / ab) * _series_part(xp, ab, xb)[1]
     if (~below).any():
         aa, xa = a[~below], x[~below]
-        out[~below] = xa * _fraction_part(xp, aa, xa)
+        out[~below] = xa * _fraction_part(xp, aa, xa)[1]
     return out
+
+
+def regularized_gamma_p(xp, a, x):
+    """P(a, x), the lower regularized incomplete gamma function (Gamma(a, 1)'s CDF at x):
+    1-D float64 arrays in, float64 out. 0 for x <= 0, 1 at x = inf."""
+    out = xp.where(x > 0, 1.0, 0.0)
+    finite = (x > 0) & (x < xp.inf)
+    below = finite & (x < a + 1)
+    above = finite & ~below
+    with numpy.errstate(over="ignore", under="ignore"):
+        if below.any():
+            ab, xb = a[below], x[below]
+            log_prefactor = ab * xp.log(xb) - xb - lgamma_array(xp, ab + 1)
+            out[below] = xp.exp(log_prefactor) * _series_part(xp, ab, xb)[0]
+        if above.any():
+            aa, xa = a[above], x[above]
+            log_prefactor = aa * xp.log(xa) - xa - lgamma_array(xp, aa)
+            out[above] = 1 - xp.exp(log_prefactor) * _fraction_part(xp, aa, xa)[0]
+    return out
+
+
+def _flat_float64(fn, alpha, x):
+    """Apply a 1-D float64 array function to two same-shape tensors; the result has alpha's
+    dtype, shape and device."""
+    xp = _backend.array_module(alpha._data)
+    a64 = alpha._data.astype("float64").ravel()
+    x64 = x._data.astype("float64").ravel()
+    out = fn(xp, a64, x64).reshape(alpha._data.shape).astype(alpha._data.dtype)
+    return Tensor._make(out)
 
 
 class _GammaSampleDerivative(Function):
@@ -94,11 +125,7 @@ class _GammaSampleDerivative(Function):
 
     @staticmethod
     def forward(ctx, alpha, x):
-        xp = _backend.array_module(alpha._data)
-        a64 = alpha._data.astype("float64")
-        x64 = xp.broadcast_to(x._data, a64.shape).astype("float64")
-        slope = gamma_sample_derivative(xp, a64.ravel(), x64.ravel()).reshape(a64.shape)
-        return Tensor._make(slope.astype(alpha._data.dtype))
+        return _flat_float64(gamma_sample_derivative, alpha, x)
 
     @staticmethod
     def backward(ctx, grad):
@@ -156,6 +183,27 @@ class _DirichletSample(Function):
         return (grad - (grad * x).sum(-1, keepdim=True)) / total * slope
 
 
+class _GammaCDF(Function):
+    """P(alpha, x). d/dx is the density; d/dalpha is -density * dx/dalpha (the sampler's
+    implicit derivative), whose own derivative in alpha is not implemented."""
+
+    @staticmethod
+    def forward(ctx, alpha, x):
+        ctx.save_for_backward(alpha, x)
+        return _flat_float64(regularized_gamma_p, alpha, x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        alpha, x = ctx.saved_tensors
+        density = ember.exp(ember.xlogy(alpha - 1, x) - x - ember.lgamma(alpha))
+        grad_alpha = grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_alpha = -grad * density * _GammaSampleDerivative.apply(alpha, x)
+        if ctx.needs_input_grad[1]:
+            grad_x = grad * density
+        return grad_alpha, grad_x
+
+
 class Gamma(Distribution):
     """Same as torch.distributions.Gamma: density rate^c x^(c-1) e^(-rate x) / Gamma(c) on
     x > 0, with shape `concentration` (c) and `rate`. rsample is reparameterized (implicit
@@ -203,6 +251,13 @@ class Gamma(Distribution):
             self._validate_sample(value)
         c, r = self.concentration, self.rate
         return ember.xlogy(c, r) + ember.xlogy(c - 1, value) - r * value - ember.lgamma(c)
+
+    def cdf(self, value):
+        value = ember.as_tensor(value, dtype=self.rate.dtype, device=self.rate.device)
+        if self._validate_args:
+            self._validate_sample(value)
+        alpha, x = ember.broadcast_tensors(self.concentration, self.rate * value)
+        return _GammaCDF.apply(alpha, x)
 
     def entropy(self):
         c = self.concentration
