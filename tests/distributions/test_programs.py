@@ -88,3 +88,40 @@ def test_squashed_gaussian_policy_gradients_reach_the_network():
     assert tuple(action.shape) == (5, 2) and bool((action.abs() < 1).all())
     (policy.log_prob(action).sum() - action.sum()).backward()
     assert net.weight.grad is not None and bool(net.weight.grad.isfinite().all())
+
+
+@pytest.mark.parametrize(
+    "module, name",
+    [
+        ("normal", "Normal"),
+        ("laplace", "Laplace"),
+        ("uniform", "Uniform"),
+        ("exponential", "Exponential"),
+        ("gamma", "Gamma"),
+        ("beta", "Beta"),
+        ("dirichlet", "Dirichlet"),
+        ("bernoulli", "Bernoulli"),
+        ("categorical", "Categorical"),
+        ("one_hot_categorical", "OneHotCategorical"),
+        ("one_hot_categorical", "OneHotCategoricalStraightThrough"),
+        ("multivariate_normal", "MultivariateNormal"),
+        ("independent", "Independent"),
+        ("transformed_distribution", "TransformedDistribution"),
+        ("distribution", "Distribution"),
+        ("kl", "kl_divergence"),
+        ("kl", "register_kl"),
+        ("transforms", "TanhTransform"),
+        ("constraints", "positive"),
+        ("utils", "broadcast_all"),
+        ("utils", "probs_to_logits"),
+        ("utils", "logits_to_probs"),
+    ],
+)
+def test_pytorch_module_paths_import(torch, module, name):
+    import importlib
+
+    mine = importlib.import_module(f"ember.distributions.{module}")
+    assert hasattr(importlib.import_module(f"torch.distributions.{module}"), name)
+    value = getattr(mine, name)
+    if name in D.__all__:
+        assert value is getattr(D, name)
