@@ -178,12 +178,25 @@ CASES = {
         _pos(4, 3),
         ("log_prob", "cdf"),
     ),
+    "lognormal_family": (
+        lambda D, p: D.LogNormal(p["loc"], p["scale"]),
+        {"loc": R.standard_normal(3), "scale": _pos(3, high=1.5)},
+        _pos(4, 3),
+        _CONTINUOUS + ("cdf",),
+    ),
+    "lognormal_icdf": (
+        lambda D, p: D.LogNormal(p["loc"], p["scale"]),
+        {"loc": R.standard_normal(3), "scale": _pos(3, high=1.5)},
+        R.uniform(0.05, 0.95, (4, 3)),
+        ("icdf",),
+    ),
     "affine_exp": (
         lambda D, p: D.TransformedDistribution(
             D.Gamma(p["c"], p["r"]),
             [D.transforms.AffineTransform(p["shift"], p["s"]), D.transforms.ExpTransform()],
         ),
-        {"c": _pos(3), "r": _pos(3), "shift": R.standard_normal(3), "s": -_pos(3)},
+        {"c": _pos(3), "r": _pos(3), "shift": _pos(3, low=0.0, high=1.0), "s": -_pos(3)},
+        # shift > 0 > log(value): the pre-image lies in the Gamma's support
         _pos(4, 3, low=0.01, high=0.9),
         ("log_prob",),
     ),

@@ -57,6 +57,10 @@ FAMILIES = {
         lambda D, p: D.Independent(D.Normal(p["a"], p["b"]), 1),
         lambda: {"a": R.standard_normal((2, 3)), "b": _pos(2, 3)},
     ),
+    "LogNormal": (
+        lambda D, p: D.LogNormal(p["a"], p["b"]),
+        lambda: {"a": R.standard_normal(3), "b": _pos(3)},
+    ),
     "TransformedDistribution": (
         lambda D, p: D.TransformedDistribution(
             D.Normal(p["a"], p["b"]), [D.transforms.ExpTransform()]
@@ -70,7 +74,8 @@ PAIRS = [
     ("Exponential", "Exponential"), ("Gamma", "Gamma"), ("Beta", "Beta"),
     ("Dirichlet", "Dirichlet"), ("Bernoulli", "Bernoulli"), ("Categorical", "Categorical"),
     ("OneHotCategorical", "OneHotCategorical"), ("MultivariateNormal", "MultivariateNormal"),
-    ("Independent", "Independent"), ("TransformedDistribution", "TransformedDistribution"),
+    ("Independent", "Independent"), ("LogNormal", "LogNormal"),
+    ("TransformedDistribution", "TransformedDistribution"),
     ("Beta", "Exponential"), ("Beta", "Gamma"), ("Beta", "Normal"), ("Beta", "Uniform"),
     ("Exponential", "Gamma"), ("Exponential", "Normal"), ("Gamma", "Exponential"),
     ("Gamma", "Normal"), ("Laplace", "Normal"), ("Normal", "Laplace"), ("Uniform", "Beta"),

@@ -94,6 +94,7 @@ def test_squashed_gaussian_policy_gradients_reach_the_network():
     "module, name",
     [
         ("normal", "Normal"),
+        ("log_normal", "LogNormal"),
         ("laplace", "Laplace"),
         ("uniform", "Uniform"),
         ("exponential", "Exponential"),

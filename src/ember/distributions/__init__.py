@@ -19,7 +19,11 @@ from ember.distributions.gamma import Beta, Dirichlet, Gamma
 from ember.distributions.kl import kl_divergence, register_kl
 from ember.distributions.location_scale import Exponential, Laplace, Normal, Uniform
 from ember.distributions.multivariate_normal import MultivariateNormal
-from ember.distributions.transformed_distribution import Independent, TransformedDistribution
+from ember.distributions.transformed_distribution import (
+    Independent,
+    LogNormal,
+    TransformedDistribution,
+)
 from ember.distributions.transforms import (
     AffineTransform,
     ComposeTransform,
@@ -43,6 +47,7 @@ __all__ = [
     "Gamma",
     "Independent",
     "Laplace",
+    "LogNormal",
     "MultivariateNormal",
     "Normal",
     "OneHotCategorical",

@@ -1,5 +1,5 @@
-"""Independent (batch dimensions reinterpreted as event dimensions) and
-TransformedDistribution (a base distribution pushed through transforms)."""
+"""Independent (batch dimensions reinterpreted as event dimensions), TransformedDistribution
+(a base distribution pushed through transforms) and LogNormal (a transformed Normal)."""
 
 from __future__ import annotations
 
@@ -205,3 +205,48 @@ class TransformedDistribution(Distribution):
         for transform in self.transforms:
             value = transform(value)
         return value
+
+
+class LogNormal(TransformedDistribution):
+    """Same as torch.distributions.LogNormal: exp of a Normal(`loc`, `scale`) draw."""
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+
+    def __init__(self, loc, scale, validate_args=None):
+        from ember.distributions.location_scale import Normal
+        from ember.distributions.transforms import ExpTransform
+
+        base = Normal(loc, scale, validate_args=validate_args)
+        super().__init__(base, ExpTransform(), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(LogNormal, _instance)
+        return super().expand(batch_shape, _instance=new)
+
+    @property
+    def loc(self):
+        """The mean of the underlying Normal."""
+        return self.base_dist.loc
+
+    @property
+    def scale(self):
+        """The standard deviation of the underlying Normal."""
+        return self.base_dist.scale
+
+    @property
+    def mean(self):
+        return (self.loc + self.scale.pow(2) / 2).exp()
+
+    @property
+    def mode(self):
+        return (self.loc - self.scale.pow(2)).exp()
+
+    @property
+    def variance(self):
+        spread = self.scale.pow(2)
+        return ember.expm1(spread) * (2 * self.loc + spread).exp()
+
+    def entropy(self):
+        return self.base_dist.entropy() + self.loc
