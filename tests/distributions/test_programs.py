@@ -126,3 +126,21 @@ def test_pytorch_module_paths_import(torch, module, name):
     value = getattr(mine, name)
     if name in D.__all__:
         assert value is getattr(D, name)
+
+
+def test_draws_land_on_the_parameters_device(fake_cuda):
+    loc = ember.zeros(3, device="cuda", requires_grad=True)
+    concentration = ember.ones(3, device="cuda", requires_grad=True)
+    for dist in [
+        D.Normal(loc, 1.0),
+        D.Gamma(concentration, 2.0),
+        D.Dirichlet(concentration),
+        D.Categorical(ember.ones(2, 3, device="cuda")),
+        D.MultivariateNormal(ember.zeros(2, device="cuda"), ember.eye(2, device="cuda")),
+        D.Bernoulli(ember.full((3,), 0.3, device="cuda")),
+    ]:
+        x = dist.sample((2,))
+        assert x.device.type == "cuda", type(dist).__name__
+        assert dist.log_prob(x).device.type == "cuda", type(dist).__name__
+    D.Gamma(concentration, 2.0).rsample().sum().backward()
+    assert concentration.grad.device.type == "cuda"
