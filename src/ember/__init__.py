@@ -13,6 +13,7 @@ from ember import (
     autograd,
     cuda,
     distributed,
+    distributions,
     func,
     linalg,
     nn,

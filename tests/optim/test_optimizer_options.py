@@ -14,7 +14,19 @@ import pytest
 import ember
 from ember.optim.optimizer import SingleTensorOptimizer, state_like
 
-LOOPED = ["SGD", "Adam", "AdamW", "Adamax", "Adagrad", "Adadelta", "RMSprop", "NAdam", "RAdam"]
+LOOPED = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "Adagrad",
+    "Adadelta",
+    "RMSprop",
+    "NAdam",
+    "RAdam",
+    "Rprop",
+    "ASGD",
+]
 FLAGS = ("foreach", "fused", "capturable", "differentiable")
 OPTIONAL = ("amsgrad", "decoupled_weight_decay", "nesterov", "centered")  # filled in on load
 NAN = float("nan")
@@ -37,11 +49,15 @@ def _parameters(name):
     return inspect.signature(getattr(ember.optim, name)).parameters
 
 
+UNCHECKED = {("ASGD", "alpha")}  # PyTorch takes any ASGD alpha; so does ember
+
+
 def _bad_cases():
     cases = []
     for name in LOOPED:
         for param in _parameters(name):
-            cases.extend((name, param, value) for value in BAD.get(param, []))
+            if (name, param) not in UNCHECKED:
+                cases.extend((name, param, value) for value in BAD.get(param, []))
     return cases
 
 
@@ -141,7 +157,10 @@ def test_foreach_true_is_accepted_and_changes_nothing(name, torch):
     plain, _ = _step_once(ember, name, **kwargs)
     np.testing.assert_array_equal(ours, plain)  # one implementation: bit for bit
     theirs, _ = _step_once(torch, name, foreach=True, **kwargs)
-    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
+    # torch's own foreach and per-tensor ASGD differ by ~4e-9 (its eta is a float32 tensor
+    # that the two paths round at different points); ember follows the per-tensor one
+    rtol = 1e-8 if name == "ASGD" else 1e-12
+    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=1e-14)
 
 
 @pytest.mark.parametrize("name, flag", [c for c in _flag_cases() if c[1] != "foreach"], ids=str)

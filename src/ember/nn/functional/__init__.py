@@ -60,6 +60,21 @@ from ember.nn.functional.normalization import (
     pdist,
     rms_norm,
 )
+from ember.nn.functional.pooling_extra import (
+    adaptive_max_pool1d_with_indices,
+    adaptive_max_pool2d_with_indices,
+    channel_shuffle,
+    lp_pool1d,
+    lp_pool2d,
+    lp_pool3d,
+    max_pool1d_with_indices,
+    max_pool2d_with_indices,
+    max_pool3d_with_indices,
+    max_unpool1d,
+    max_unpool2d,
+    max_unpool3d,
+    native_channel_shuffle,
+)
 from ember.nn.functional.resample import (
     interpolate,
     upsample,

@@ -31,6 +31,7 @@ from ember.nn.modules.activation import (
     Threshold,
 )
 from ember.nn.modules.attention import MultiheadAttention
+from ember.nn.modules.channelshuffle import ChannelShuffle
 from ember.nn.modules.container import (
     ModuleDict,
     ModuleList,
@@ -56,6 +57,7 @@ from ember.nn.modules.dropout import (
     FeatureAlphaDropout,
 )
 from ember.nn.modules.flatten import Flatten, Unflatten
+from ember.nn.modules.fold import Fold, Unfold
 from ember.nn.modules.linear import Bilinear, Identity, Linear
 from ember.nn.modules.loss import (
     BCELoss,
@@ -72,6 +74,7 @@ from ember.nn.modules.loss import (
     MultiLabelSoftMarginLoss,
     MultiMarginLoss,
     NLLLoss,
+    NLLLoss2d,
     PoissonNLLLoss,
     SmoothL1Loss,
     SoftMarginLoss,
@@ -117,9 +120,15 @@ from ember.nn.modules.pooling import (
     AvgPool1d,
     AvgPool2d,
     AvgPool3d,
+    LPPool1d,
+    LPPool2d,
+    LPPool3d,
     MaxPool1d,
     MaxPool2d,
     MaxPool3d,
+    MaxUnpool1d,
+    MaxUnpool2d,
+    MaxUnpool3d,
 )
 from ember.nn.modules.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from ember.nn.modules.sparse import Embedding, EmbeddingBag

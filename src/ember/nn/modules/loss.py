@@ -77,6 +77,10 @@ class NLLLoss(_WeightedLoss):
         )
 
 
+class NLLLoss2d(NLLLoss):
+    """Same as torch.nn.NLLLoss2d (deprecated there): NLLLoss."""
+
+
 class CrossEntropyLoss(_WeightedLoss):
     """Same as torch.nn.CrossEntropyLoss."""
 
