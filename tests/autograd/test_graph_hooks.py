@@ -263,3 +263,23 @@ def test_execution_engine_queue_callback(lib):
     x.register_hook(lambda g: engine.queue_callback(lambda: calls.append("end")))
     (x * 2).sum().backward()
     assert calls == ["end"]
+
+
+def test_a_graph_saved_through_hooks_is_freed_without_the_garbage_collector():
+    """exp saves its own output: through a pack hook, that entry must not hold its node
+    strongly, or node -> saved entry -> node is a cycle only gc.collect frees."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        x = ember.randn(3, requires_grad=True)
+        with ember.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t):
+            y = x.exp()
+        node = weakref.ref(y.grad_fn)
+        y.sum().backward()
+        assert x.grad.tolist() == y.detach().tolist()
+        del y
+        assert node() is None
+    finally:
+        gc.enable()

@@ -200,7 +200,7 @@ def pack_saved(node, args, outputs) -> None:
         if x._vc.__class__ is InferenceVersion:
             raise RuntimeError(INFERENCE_SAVED)
         if pair is not None:  # a saved_tensors_hooks pack hook holds it instead
-            saved.append((hooks.pack(pair, x), None))
+            saved.append((hooks.pack(pair, x, weak=False), None))  # may be any tensor
             continue
         entry = None
         for k, out in enumerate(outputs):

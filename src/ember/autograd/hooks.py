@@ -53,6 +53,13 @@ class Packed:
         if self.edge is None:
             return tensor
         node, output_nr = self.edge
+        if node.__class__ is weakref.ref:
+            node = node()
+            if node is None:
+                raise RuntimeError(
+                    "a tensor saved through saved_tensors_hooks outlived the graph it was "
+                    "saved in"
+                )
         if node.__class__ is AccumulateGrad:
             # a leaf: the rebuilt tensor is a leaf too, and its gradient goes to the original
             leaf = Tensor._make(tensor._data, True, None)
@@ -69,13 +76,19 @@ def current_pair():
     return pairs[-1] if pairs else None
 
 
-def pack(pair, tensor, edge=None):
+def pack(pair, tensor, edge=None, weak=True):
     """What a node saves for `tensor` while `pair` is in force (see saved_tensors_hooks);
-    `edge` is where the tensor's gradient goes, for an output of the saving node itself."""
-    from ember.autograd.graph import edge_of
+    `edge` is where the tensor's gradient goes, for an output of the saving node itself.
+
+    With `weak` (a built-in op's inputs and outputs), a non-leaf edge is held weakly: the node
+    it names is the saving node itself or one its edges keep alive, and a strong reference
+    from the node's own saved entry would make a cycle only the garbage collector frees."""
+    from ember.autograd.graph import AccumulateGrad, edge_of
 
     if edge is None and tensor.requires_grad:
         edge = edge_of(tensor)
+    if weak and edge is not None and edge[0].__class__ is not AccumulateGrad:
+        edge = (weakref.ref(edge[0]), edge[1])
     version = tensor._vc[0]
     with no_grad():  # PyTorch runs pack hooks with grad mode off
         value = pair[0](tensor)

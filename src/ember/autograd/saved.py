@@ -120,7 +120,7 @@ class SavedTensor:
         if value.__class__ is SavedOutput:
             edge = (node, value.index)
         tensor = node._unpack(entry)  # raises if it was changed in place since it was saved
-        packed = graph_hooks.pack(hooks, tensor, edge)
+        packed = graph_hooks.pack(hooks, tensor, edge, weak=False)
         saved = list(node._saved)
         saved[self._index] = (packed, None)
         node._saved = tuple(saved)
