@@ -348,6 +348,7 @@ def _polygamma_primitive(n):
 
     Op.__module__ = __name__
     Op.elementwise_derivative = staticmethod(_polygamma_derivative(n))
+    Op._table_name = "polygamma"  # the table's polygamma row runs these, one class per n
     return make_primitive(Op, "polygamma")
 
 
@@ -501,6 +502,7 @@ def zeta(input, other):
 
 
 make_primitive(_Zeta, "zeta")
+_Zeta._table_name = "zeta"  # the table's zeta row calls it through the zeta function
 
 __all__ = ["digamma", "i0", "lgamma", "mvlgamma", "polygamma", "sinc"]
 SPECIAL = {
