@@ -25,7 +25,7 @@ def test_seeded_budget_matches_torch(torch):
     assert not stats.mismatches, f"{stats.summary()}\n\n{report}"
 
 
-def test_programs_replay_identically():
+def test_programs_replay_identically(torch):  # the generator tries each step in torch
     for index in (0, 7, 123):
         a, b = fuzz.generate(5, index), fuzz.generate(5, index)
         assert a.listing() == b.listing()

@@ -4,6 +4,7 @@ import collections
 
 import pytest
 
+from ember import distributed as dist
 from ember.utils.data.distributed import DistributedSampler
 
 CASES = [(10, 3, False), (10, 3, True), (12, 4, False), (12, 4, True), (2, 5, False), (7, 2, True)]
@@ -52,9 +53,14 @@ def test_seed_and_epoch_decide_the_order():
     assert sorted(order()) != order()
 
 
-def test_errors_and_defaults():
+def test_errors_and_defaults(monkeypatch):
     message = r"Invalid rank 2, rank should be in the interval \[0, 1\]"
     with pytest.raises(ValueError, match=message):
         DistributedSampler(range(4), num_replicas=2, rank=2)
+    # rank and size come from the process group: PyTorch's two errors when there is none
+    monkeypatch.setattr(dist, "is_available", lambda: True)  # as with mpi4py installed
     with pytest.raises(ValueError, match="init_process_group"):
-        DistributedSampler(range(4))  # rank and size come from the (absent) process group
+        DistributedSampler(range(4))
+    monkeypatch.setattr(dist, "is_available", lambda: False)  # as without mpi4py
+    with pytest.raises(RuntimeError, match="Requires distributed package to be available"):
+        DistributedSampler(range(4))
