@@ -64,7 +64,10 @@ def positive_float(text):
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with one subparser per command."""
+    from ember import __version__
+
     parser = _Parser(prog="python -m ember", description="ember: PyTorch-style autograd on NumPy.")
+    parser.add_argument("--version", action="version", version=f"ember {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         command = importlib.import_module(f"ember.cli.{module}")
@@ -76,9 +79,9 @@ def main(argv=None) -> int:
     """Run a command; returns the process exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    if args.command is None:  # a usage error, as a missing argument: help on stderr, status 2
+        parser.print_help(sys.stderr)
+        return 2
     module = importlib.import_module(f"ember.cli.{COMMANDS[args.command][0]}")
     try:
         return module.run(args) or 0
