@@ -22,11 +22,9 @@ def interleaved(contenders: dict, rounds: int = 7, inner: int = 20, warmup: int 
 
 
 def try_import_torch():
-    """torch if importable, else None (benchmarks then report ember and the floor only)."""
+    """torch if importable (library-default threads), else None: then ember and the floor only."""
     try:
         import torch
-
-        torch.set_num_threads(2)
-        return torch
     except ImportError:
         return None
+    return torch

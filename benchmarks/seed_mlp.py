@@ -11,7 +11,6 @@ import argparse
 
 import numpy as np
 
-import ember
 from benchmarks._timing import interleaved, try_import_torch
 
 N, D_IN, H, D_OUT = 24, 1000, 100, 4
@@ -59,27 +58,32 @@ def numpy_step(x, y, w1, w2):
     return step
 
 
-def contenders(torch="import", device="cpu"):
+def contenders(torch="import", device="cpu", only=None):
+    """{"ember", "torch", "numpy": step}, or only the one named by `only` (nothing else imported).
+
+    torch="import" imports torch when it is importable; None leaves it out."""
     data = make_data()
     out = {}
-    ex, ey, ew1, ew2 = (ember.from_numpy(a.copy()).to(device) for a in data)
-    ew1.requires_grad_()
-    ew2.requires_grad_()
-    out["ember"] = ember_step(ember, ex, ey, ew1, ew2)
-    if torch == "import":
-        torch = try_import_torch()
-    if torch is not None:
-        tx, ty, tw1, tw2 = (torch.from_numpy(a.copy()).to(device) for a in data)
-        tw1.requires_grad_()
-        tw2.requires_grad_()
-        for w in (tw1, tw2):
+    if only in (None, "ember"):
+        import ember
+
+        ex, ey, ew1, ew2 = (ember.from_numpy(a.copy()).to(device) for a in data)
+        for w in (ew1, ew2):
+            w.requires_grad_()
             (w * 1).sum().backward()  # create .grad so zero_() works from the first step
             w.grad.zero_()
-        out["torch"] = ember_step(torch, tx, ty, tw1, tw2)
-    for w in (ew1, ew2):
-        (w * 1).sum().backward()
-        w.grad.zero_()
-    if device == "cpu":
+        out["ember"] = ember_step(ember, ex, ey, ew1, ew2)
+    if only in (None, "torch"):
+        if torch == "import":
+            torch = try_import_torch()
+        if torch is not None:
+            tx, ty, tw1, tw2 = (torch.from_numpy(a.copy()).to(device) for a in data)
+            for w in (tw1, tw2):
+                w.requires_grad_()
+                (w * 1).sum().backward()
+                w.grad.zero_()
+            out["torch"] = ember_step(torch, tx, ty, tw1, tw2)
+    if only in (None, "numpy") and device == "cpu":
         out["numpy"] = numpy_step(*(a.copy() for a in data))
     return out
 

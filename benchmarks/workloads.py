@@ -1,7 +1,9 @@
 """The benchmark workloads W1-W5, each as ember, torch and hand-written NumPy contenders.
 
 Every builder returns {name: step_function}; the same data seeds every contender.
-float32 everywhere.
+float32 everywhere. `only` names the one contender to build ("ember", "torch" or "numpy"):
+the others are then neither built nor imported, so a process timing one library holds no
+other library's threads (benchmarks/contender.py).
 """
 
 from __future__ import annotations
@@ -15,23 +17,32 @@ def _sync(lib, device):
         lib.cuda.synchronize()
 
 
-def _with_floor(out, floor, device):
-    if device == "cpu":  # the hand-written NumPy floor runs on the CPU only
-        out["numpy"] = floor
-    return out
+def _build(factories, only=None):
+    """{name: factory()} for the contenders asked for; a None factory is not available."""
+    names = list(factories) if only is None else [only]
+    return {n: factories[n]() for n in names if factories.get(n) is not None}
 
 
-def w1_seed_mlp(torch, device="cpu"):
+def _ember():
+    import ember
+
+    return ember
+
+
+def _floor(make, device):
+    """The hand-written NumPy floor's factory: it runs on the CPU only."""
+    return make if device == "cpu" else None
+
+
+def w1_seed_mlp(torch, device="cpu", only=None):
     """W1: the seed notebook's two-layer net by hand (x.mm(w1).clamp(min=0).mm(w2))."""
     from benchmarks import seed_mlp
 
-    return seed_mlp.contenders(torch, device)
+    return seed_mlp.contenders(torch, device, only=only)
 
 
-def w3_per_op(torch, n_ops=1000, size=16, device="cpu"):
+def w3_per_op(torch, n_ops=1000, size=16, device="cpu", only=None):
     """W3: a chain of n_ops small ops (add, mul by a number, tanh) on 16 elements, then backward."""
-    import ember
-
     x0 = np.random.default_rng(0).standard_normal(size).astype(np.float32)
 
     def chain(lib):
@@ -62,10 +73,14 @@ def w3_per_op(torch, n_ops=1000, size=16, device="cpu"):
             g = g * np.float32(0.5)
         return g
 
-    out = {"ember": chain(ember)}
-    if torch is not None:
-        out["torch"] = chain(torch)
-    return _with_floor(out, floor, device)
+    return _build(
+        {
+            "ember": lambda: chain(_ember()),
+            "torch": (lambda: chain(torch)) if torch else None,
+            "numpy": _floor(lambda: floor, device),
+        },
+        only,
+    )
 
 
 def _mlp_data(batch, sizes, classes, seed=0):
@@ -76,9 +91,7 @@ def _mlp_data(batch, sizes, classes, seed=0):
 
 
 def w2_mnist_mlp(torch, batch=128, sizes=(784, 512, 512, 10), device="cpu", only=None):
-    """W2: an MNIST-size MLP (784-512-512-10, ReLU, cross-entropy, SGD) with nn and optim.
-
-    `only` names the one contender to build (the peak-memory measurement wants one alone)."""
+    """W2: an MNIST-size MLP (784-512-512-10, ReLU, cross-entropy, SGD) with nn and optim."""
     x_np, y_np = _mlp_data(batch, sizes, sizes[-1])
 
     def build(lib):
@@ -131,22 +144,18 @@ def w2_mnist_mlp(torch, batch=128, sizes=(784, 512, 512, 10), device="cpu", only
             w -= np.float32(0.01) * gw
             b -= np.float32(0.01) * gb
 
-    if only == "numpy":
-        return {"numpy": floor}
-    if only == "torch":
-        return {"torch": build(torch)}
-    import ember
-
-    out = {"ember": build(ember)}
-    if torch is not None and only is None:
-        out["torch"] = build(torch)
-    return _with_floor(out, floor, device) if only is None else out
+    return _build(
+        {
+            "ember": lambda: build(_ember()),
+            "torch": (lambda: build(torch)) if torch else None,
+            "numpy": _floor(lambda: floor, device),
+        },
+        only,
+    )
 
 
-def w4_small_cnn(torch, batch=32, device="cpu"):
+def w4_small_cnn(torch, batch=32, device="cpu", only=None):
     """W4: conv3x3 1->16, relu, maxpool2, conv3x3 16->32, relu, maxpool2, linear ->10, CE, SGD."""
-    import ember
-
     rng = np.random.default_rng(0)
     x_np = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
     y_np = rng.integers(0, 10, batch)
@@ -176,16 +185,14 @@ def w4_small_cnn(torch, batch=32, device="cpu"):
 
         return step
 
-    out = {"ember": build(ember)}
-    if torch is not None:
-        out["torch"] = build(torch)
-    return out
+    return _build(
+        {"ember": lambda: build(_ember()), "torch": (lambda: build(torch)) if torch else None},
+        only,
+    )
 
 
-def w5_lstm(torch, batch=32, seq=50, features=32, hidden=128, device="cpu"):
+def w5_lstm(torch, batch=32, seq=50, features=32, hidden=128, device="cpu", only=None):
     """W5: one LSTM layer (batch 32, seq 50, input 32, hidden 128), a sum loss, backward."""
-    import ember
-
     x_np = np.random.default_rng(0).standard_normal((seq, batch, features)).astype(np.float32)
 
     def build(lib):
@@ -201,10 +208,10 @@ def w5_lstm(torch, batch=32, seq=50, features=32, hidden=128, device="cpu"):
 
         return step
 
-    out = {"ember": build(ember)}
-    if torch is not None:
-        out["torch"] = build(torch)
-    return out
+    return _build(
+        {"ember": lambda: build(_ember()), "torch": (lambda: build(torch)) if torch else None},
+        only,
+    )
 
 
 WORKLOADS = {
@@ -213,4 +220,13 @@ WORKLOADS = {
     "W3 1000 small ops": w3_per_op,
     "W4 small CNN": w4_small_cnn,
     "W5 LSTM": w5_lstm,
+}
+
+# tiny sizes for smoke runs (tests, `--small`): the same code paths in milliseconds
+SMALL = {
+    "W1 seed MLP": {},
+    "W2 MNIST MLP": {"batch": 4, "sizes": (12, 8, 8, 3)},
+    "W3 1000 small ops": {"n_ops": 30, "size": 4},
+    "W4 small CNN": {"batch": 2},
+    "W5 LSTM": {"batch": 2, "seq": 3, "features": 4, "hidden": 5},
 }
