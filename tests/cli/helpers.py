@@ -62,3 +62,47 @@ def write_mnist_dir(directory, n_train=60, n_test=20, size=28, gz_train=True):
     write_idx(directory / "t10k-images-idx3-ubyte", images)
     write_idx(directory / "t10k-labels-idx1-ubyte", labels)
     return directory
+
+
+def run_in_terminal(argv, columns, lines, stdout=None, timeout=300):
+    """(exit status, what the terminal showed) of `python -m ember *argv` run in a
+    pseudo-terminal of the given size; stdout goes to the terminal too unless given (a file).
+    POSIX only."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import termios
+    import time
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ember", *map(str, argv)],
+        stdin=subprocess.DEVNULL,
+        stdout=follower if stdout is None else stdout,
+        stderr=follower,
+    )
+    os.close(follower)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([leader], [], [], 1)[0]:
+                if process.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO: the command closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        status = process.wait(timeout=max(1, deadline - time.monotonic()))
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
+    return status, b"".join(chunks).decode("utf-8", "replace")

@@ -19,9 +19,10 @@ def test_distributed_training_logs_and_saves_once(tmp_path):
     assert out.count("test accuracy:") == 1 and out.count("checkpoint:") == 1
     assert "on each of 2 processes" in out
     assert sorted(os.listdir(tmp_path)) in (
-        ["digits-cnn.png", "digits-cnn.safetensors"],
-        ["digits-cnn.safetensors"],
+        ["digits-cnn.csv", "digits-cnn.png", "digits-cnn.safetensors"],
+        ["digits-cnn.csv", "digits-cnn.safetensors"],
     )
+    assert len((tmp_path / "digits-cnn.csv").read_text().splitlines()) == 1 + 4  # rank 0's
     accuracy = float(out.split("test accuracy: ")[1].split("%")[0])
     assert accuracy > 80.0
     evaluated = subprocess.run(

@@ -177,6 +177,15 @@ def _prepare_out_dir(out):
         raise CliError(f"--out {out}: the directory is not writable")
 
 
+def _open_history(path):
+    from ember.cli.report import HistoryCSV
+
+    try:
+        return HistoryCSV(path)
+    except OSError as e:
+        raise CliError(f"cannot write {path} ({e.strerror or e})") from None
+
+
 class _Quiet:
     """What the ranks other than 0 report in a distributed run: nothing."""
 
@@ -201,6 +210,7 @@ def run(args):
     from ember.cli.data import load_data
     from ember.cli.models import build_model, count_parameters, model_config
     from ember.cli.report import Progress, plot_curves
+    from ember.utils import summary
     from ember.utils.data import DataLoader, DistributedSampler
 
     rank, world = _start_distributed() if args.distributed else (0, 1)
@@ -234,7 +244,8 @@ def run(args):
         f"{height}x{width}, {data.num_classes} classes ({data.split})"
     )
     say(f"model: {args.model}, {count_parameters(model):,} parameters")
-    say(model)
+    if rank == 0:
+        say(summary(model, (args.batch_size, channels, height, width), verbose=0))
     say(
         f"training: {counted(args.epochs, 'epoch')} of {counted(len(loader), 'batch', 'es')} "
         f"of {args.batch_size}"
@@ -242,24 +253,27 @@ def run(args):
         + f", {type(optimizer).__name__} lr {lr:g} with cosine decay, seed {args.seed}"
     )
 
+    stem = os.path.join(args.out, f"{data.name}-{args.model}")
     history = {"train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
     progress = Progress(args.epochs, len(loader)) if rank == 0 else _Quiet()
+    history_csv = _open_history(stem + ".csv") if rank == 0 else _Quiet()
     start = time.perf_counter()
-    with single_threaded_blas():
+    with single_threaded_blas(), contextlib.closing(history_csv):
         for epoch in range(1, args.epochs + 1):
             epoch_start = time.perf_counter()
             progress.start_epoch(epoch)
             if sampler is not None:
                 sampler.set_epoch(epoch)
+            epoch_lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trains at
             train_loss, train_acc = train_epoch(net, loader, loss_fn, optimizer, progress)
             scheduler.step()
             test_loss, test_correct, _, _ = evaluate_model(model, data.test)
             test_acc = test_correct / len(data.test)
             for key, value in zip(history, (train_loss, train_acc, test_loss, test_acc)):
                 history[key].append(value)
-            progress.end_epoch(
-                train_loss, train_acc, test_loss, test_acc, time.perf_counter() - epoch_start
-            )
+            seconds = time.perf_counter() - epoch_start
+            progress.end_epoch(train_loss, train_acc, test_loss, test_acc, seconds)
+            history_csv.write(epoch, train_loss, train_acc, test_loss, test_acc, epoch_lr, seconds)
             if not math.isfinite(train_loss):
                 raise CliError(
                     f"training diverged (the loss is {train_loss}) in epoch {epoch}: "
@@ -275,7 +289,6 @@ def run(args):
 
     print(f"trained in {elapsed:.1f} s")
     print(accuracy_line(test_correct, len(data.test)))
-    stem = os.path.join(args.out, f"{data.name}-{args.model}")
     checkpoint = {
         "format": "ember-train",
         "config": config,
@@ -300,6 +313,7 @@ def run(args):
     except OSError as e:
         raise CliError(f"cannot write {stem}.safetensors ({e.strerror or e})") from None
     print(f"checkpoint: {stem}.safetensors")
+    print(f"history:    {stem}.csv")
     title = (
         f"ember: {args.model} on {os.path.basename(data.description)}, "
         f"{type(optimizer).__name__}: test accuracy {test_acc:.2%}"
