@@ -8,6 +8,7 @@ is imported. The record (one line of JSON on stdout) carries the per-sample seco
 their median, the peak memory, and the machine: CPU model, cores, BLAS library and kernel
 (threadpoolctl), thread settings, library versions and the date. A contender that does not
 exist for a workload (no NumPy floor for W4, torch not importable) gives {"skipped": why}.
+The contender "compiled" is ember's step under ember.compile (recorded and checked first).
 """
 
 from __future__ import annotations
@@ -154,10 +155,20 @@ def measure(workload, contender, device="cpu", small=False, **timing):
         if torch is None:
             return {**record, "skipped": "torch is not importable"}
     kwargs = SMALL[name] if small else {}
-    steps = WORKLOADS[name](torch, device=device, only=contender, **kwargs)
-    if contender not in steps:
+    library = "ember" if contender == "compiled" else contender
+    steps = WORKLOADS[name](torch, device=device, only=library, **kwargs)
+    if library not in steps:
         return {**record, "skipped": f"no {contender} contender for {name} on {device}"}
-    times, inner = time_step(steps[contender], **timing)
+    step = steps[library]
+    if contender == "compiled":
+        import ember
+
+        step = ember.compile(step)
+        for _ in range(5):  # records the plan and checks a replay against eager
+            step()
+        if step.eager_reason is not None:
+            return {**record, "skipped": f"ember.compile ran it eagerly: {step.eager_reason}"}
+    times, inner = time_step(step, **timing)
     record.update(
         median_s=statistics.median(times),
         samples_s=times,
@@ -172,7 +183,7 @@ def measure(workload, contender, device="cpu", small=False, **timing):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", required=True, help="W1 .. W5")
-    parser.add_argument("--contender", required=True, choices=CONTENDERS)
+    parser.add_argument("--contender", required=True, choices=CONTENDERS + ("compiled",))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--samples", type=int, default=7, help="timed samples (default 7)")
     parser.add_argument(

@@ -11,7 +11,10 @@ the machine it ran on and the date, goes to stdout, and with --write-readme betw
 markers. OpenBLAS picks its kernel from the CPU unless OPENBLAS_CORETYPE says otherwise: for
 figures a user would see, leave it and OPENBLAS_L2_SIZE unset for this command only:
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks.run_all --write-readme
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \\
+        python -m benchmarks.run_all --compiled --write-readme
+
+--compiled adds ember.compile's step as a fourth contender (a line under the table).
 
 --in-process times all contenders interleaved in this one process instead (for profiling;
 its ratios are distorted by the other libraries' threads and never go to README).
@@ -54,7 +57,16 @@ def run_contender(workload, contender, threads="default", small=False, timing=()
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measure(names, rounds=3, modes=("default", 1), small=False, timing=(), device="cpu", log=None):
+def measure(
+    names,
+    rounds=3,
+    modes=("default", 1),
+    small=False,
+    timing=(),
+    device="cpu",
+    log=None,
+    contenders=CONTENDERS,
+):
     """All records: for each round, workload and thread mode, each contender in its own process.
 
     The contenders alternate within a round and the first one rotates between rounds, so a
@@ -63,7 +75,8 @@ def measure(names, rounds=3, modes=("default", 1), small=False, timing=(), devic
     for r in range(rounds):
         for name in names:
             for mode in modes:
-                order = CONTENDERS[r % len(CONTENDERS) :] + CONTENDERS[: r % len(CONTENDERS)]
+                k = r % len(contenders)
+                order = contenders[k:] + contenders[:k]
                 for contender in order:
                     if (name, contender) in absent:
                         continue
@@ -185,10 +198,33 @@ def section(summary, records, command, rounds, small=False, extras=None):
             _ratio(default, "ember", "numpy"),
         ]
         lines.append(f"| {name} | " + " | ".join(times + ratios) + " |")
-    if extras:
-        lines += ["", extras]
+    for paragraph in (_compiled_line(summary, small), extras):
+        if paragraph:
+            lines += ["", paragraph]
     lines.append(END)
     return "\n".join(lines)
+
+
+def _compiled_line(summary, small):
+    """A sentence on ember.compile's step where it ran (`--compiled`), or None."""
+    parts = []
+    for name in WORKLOADS:
+        cells = summary.get(name, {}).get("default", {})
+        if "compiled" not in cells:
+            continue
+        factor, unit = _scale(name, small)
+        ratios = [
+            f"{_ratio(cells, 'compiled', other)} {label}"
+            for other, label in (("ember", "eager"), ("torch", "torch"), ("numpy", "floor"))
+            if other in cells
+        ]
+        time = cells["compiled"]["median_s"] * factor
+        parts.append(f"{name.split()[0]} {time:.2f} {unit} ({', '.join(ratios)})")
+    if not parts:
+        return None
+    return (
+        "`ember.compile`d steps, default threads (ratios compiled/...): " + "; ".join(parts) + "."
+    )
 
 
 def write_readme(text, path=README):
@@ -289,6 +325,9 @@ def main(argv=None):
     parser.add_argument(
         "--no-single-thread", action="store_true", help="skip the one-thread-each runs"
     )
+    parser.add_argument(
+        "--compiled", action="store_true", help="also time ember.compile's step (its own process)"
+    )
     parser.add_argument("--small", action="store_true", help="tiny sizes (a smoke run)")
     parser.add_argument(
         "--quick", action="store_true", help="1 round, 1 sample of 1 call, no import/memory line"
@@ -330,7 +369,8 @@ def main(argv=None):
     def log(line):
         print(line, file=sys.stderr, flush=True)
 
-    records = measure(names, rounds, modes, args.small, timing, args.device, log)
+    contenders = CONTENDERS + (("compiled",) if args.compiled else ())
+    records = measure(names, rounds, modes, args.small, timing, args.device, log, contenders)
     if not records:
         raise SystemExit(f"no workload ran (--only {args.only!r}?)")
     summary = summarize(records)

@@ -79,6 +79,12 @@ def test_contender_without_a_floor_is_skipped():
     assert "skipped" in rec and "median_s" not in rec
 
 
+def test_compiled_contender_times_ember_compile_step():
+    rec = _child("--workload", "W2", "--contender", "compiled", "--small", "--samples", "1")
+    assert rec["contender"] == "compiled" and rec["median_s"] > 0
+    assert "ember" in rec["machine"]["versions"] and "torch" not in rec["machine"]["versions"]
+
+
 def test_time_step_takes_the_samples_asked_for():
     calls = []
     times, inner = contender.time_step(lambda: calls.append(1), samples=3, warmup_s=0, inner=2)
@@ -140,6 +146,17 @@ def test_table_is_the_median_of_per_process_medians_with_ratios():
     w4 = next(line for line in lines if line.startswith("| W4"))
     assert w4 == "| W4 small CNN | 10.00 ms | - | - | - | - | - |"
     assert not any(line.startswith("| W1") for line in lines)
+
+
+def test_table_adds_a_line_for_compiled_steps():
+    records = [
+        _record("W1 seed MLP", "ember", 0.004),
+        _record("W1 seed MLP", "compiled", 0.002),
+        _record("W1 seed MLP", "numpy", 0.001),
+    ]
+    text = run_all.section(run_all.summarize(records), records, "cmd", rounds=1)
+    assert "| W1 seed MLP | 4.00 ms | - | 1.00 ms | - | - | 4.00x |" in text
+    assert "W1 2.00 ms (0.50x eager, 2.00x floor)" in text
 
 
 def test_table_names_a_pinned_blas_kernel():
