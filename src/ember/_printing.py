@@ -65,8 +65,13 @@ def tensor_repr(t) -> str:
         suffixes.append(f"size={tuple(array.shape)}")
     if dtype not in (_dtype.get_default_dtype(), _dtype.int64, _dtype.bool):
         suffixes.append(f"dtype={dtype!r}")
-    if t.grad_fn is not None:
-        suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")
+    try:
+        grad_fn = t.grad_fn
+        name = None if grad_fn is None else grad_fn.name()
+    except RuntimeError:  # a view whose grad_fn cannot be re-made (PyTorch prints the same)
+        name = "Invalid"
+    if name is not None:
+        suffixes.append(f"grad_fn=<{name}>")
     elif t.requires_grad:
         suffixes.append("requires_grad=True")
     return prefix + ", ".join([body, *suffixes]) + ")"

@@ -6,6 +6,8 @@ state, conversions, printing and the autograd-facing attributes.
 
 from __future__ import annotations
 
+import collections
+import collections.abc
 import contextlib
 import copy
 import threading
@@ -85,6 +87,31 @@ def new_version():
     return InferenceVersion([0]) if inference_on() else [0]
 
 
+class _HookTable(list):
+    """A leaf's hooks held in a dict the user assigned to `tensor._backward_hooks`: the engine
+    reads it as a list of hooks, and sees later changes to the dict."""
+
+    def __init__(self, table):
+        super().__init__()
+        self.table = table
+
+    def __iter__(self):
+        return iter(list(self.table.values()))
+
+    def __len__(self):
+        return len(self.table)
+
+    def __contains__(self, hook):
+        return any(h is hook for h in self.table.values())
+
+    def append(self, hook):
+        self.table[id(hook)] = hook
+
+    def remove(self, hook):
+        key = next(k for k, h in self.table.items() if h is hook)
+        del self.table[key]
+
+
 class Tensor:
     """Same as torch.Tensor: an n-dimensional array that can record its history for autograd.
 
@@ -96,7 +123,7 @@ class Tensor:
         "_data",
         "_requires_grad",
         "_grad",
-        "grad_fn",
+        "_node",
         "_output_nr",
         "_vc",
         "_base",
@@ -127,7 +154,7 @@ class Tensor:
         self._data = array
         self._requires_grad = requires_grad
         self._grad = None
-        self.grad_fn = grad_fn
+        self._node = grad_fn
         self._output_nr = output_nr
         self._vc = new_version() if _marking else [0]
         self._base = self._view_of = None
@@ -142,7 +169,7 @@ class Tensor:
         t._data = array
         t._requires_grad = requires_grad
         t._grad = None
-        t.grad_fn = grad_fn
+        t._node = grad_fn
         t._output_nr = output_nr
         t._vc = new_version() if _marking else [0]
         t._base = t._view_of = t._hooks = t._accum = None
@@ -220,12 +247,72 @@ class Tensor:
     # --- autograd state ---
     @property
     def requires_grad(self):
-        """Whether gradients flow to this tensor."""
-        return self._requires_grad
+        """Whether gradients flow to this tensor (a view's also when its base requires grad,
+        as PyTorch's)."""
+        return self._requires_grad or (self._base is not None and self._base._requires_grad)
 
     @requires_grad.setter
     def requires_grad(self, value):
         self.requires_grad_(value)
+
+    @requires_grad.deleter
+    def requires_grad(self):
+        raise RuntimeError("requires_grad cannot be deleted; set it to False instead")
+
+    @property
+    def grad_fn(self):
+        """The Node that made this tensor (None for leaves). A view whose base (or another
+        view of it) changed in place since is first re-made from its base, as PyTorch's."""
+        view = self._view_of
+        if view is not None and view[3] != self._vc[0]:
+            from ember.ops._primitive import refresh_view
+
+            refresh_view(self)
+        return self._node
+
+    @grad_fn.setter
+    def grad_fn(self, node):
+        self._node = node
+
+    @property
+    def _grad_fn(self):
+        """Same as grad_fn (PyTorch's private spelling)."""
+        return self.grad_fn
+
+    @_grad_fn.deleter
+    def _grad_fn(self):
+        raise RuntimeError("Deletion of _grad_fn not allowed. Detach tensor instead!")
+
+    @property
+    def _backward_hooks(self):
+        """This leaf's hooks (see register_hook) as a dict, None when there are none, as
+        PyTorch's. A dict assigned here becomes the hook table itself: hooks added to it later
+        run too. Otherwise the dict is a snapshot of the hooks registered so far."""
+        hooks = self._hooks
+        if hooks.__class__ is _HookTable:
+            return hooks.table
+        return collections.OrderedDict(enumerate(hooks)) if hooks else None
+
+    @_backward_hooks.setter
+    def _backward_hooks(self, hooks):
+        if hooks is not None and not isinstance(hooks, collections.abc.MutableMapping):
+            raise TypeError(f"_backward_hooks must be a dict or None, got {type(hooks).__name__}")
+        self._hooks = None if hooks is None else _HookTable(hooks)
+
+    @_backward_hooks.deleter
+    def _backward_hooks(self):
+        raise RuntimeError("Deletion of _backwards_hooks not allowed!")
+
+    def _refuse_inplace_as_custom_output(self) -> None:
+        """For autograd.Function: this output, if a view, may not be changed by in-place ops
+        that record a graph (PyTorch's rule: the Function's backward would not see it)."""
+        from ember.ops._primitive import refuse_inplace
+
+        refuse_inplace(self)
+
+    def _is_view(self) -> bool:
+        """Same as torch.Tensor._is_view: True for a view of another tensor's memory."""
+        return self._base is not None
 
     def requires_grad_(self, requires_grad=True):
         """Same as torch.Tensor.requires_grad_."""
@@ -260,7 +347,7 @@ class Tensor:
     @property
     def grad(self):
         """The accumulated gradient (None until a backward reaches this leaf)."""
-        if self.grad_fn is not None and not self._retains_grad:
+        if self._node is not None and not self._retains_grad:
             warnings.warn(
                 "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. "
                 "Its .grad attribute won't be populated during autograd.backward(). If you "
@@ -302,8 +389,17 @@ class Tensor:
     @data.setter
     def data(self, value):
         if not isinstance(value, Tensor):
-            raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
+            raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
+        if self._requires_grad and value._data.dtype.kind != "f":
+            raise RuntimeError(
+                "data set to a tensor that requires gradients must be floating point or complex "
+                f"dtype (got {value.dtype})"
+            )
         self._data = value._data
+
+    @data.deleter
+    def data(self):
+        raise RuntimeError("Deleting tensor data is not allowed. Delete tensor instead!")
 
     def detach(self):
         """A tensor on the same storage, cut from the graph (shares the version counter)."""
@@ -315,14 +411,15 @@ class Tensor:
         """Cut this tensor from the graph, making it a leaf."""
         if self._base is not None and self._base.requires_grad:
             raise RuntimeError("Can't detach views in-place. Use detach() instead.")
-        self.grad_fn, self._requires_grad = None, False
+        self._node, self._requires_grad = None, False
         return self
 
     def retain_grad(self):
         """Keep .grad on this non-leaf tensor after backward."""
+        node = self.grad_fn
         if not self._requires_grad:
             raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
-        if self.grad_fn is None or self._retains_grad:
+        if node is None or self._retains_grad:
             return
         self._retains_grad = True
         ref = weakref.ref(self)
@@ -335,8 +432,8 @@ class Tensor:
                 t._grad = grad if t._grad is None else t._grad + grad
 
         keep._retain_grad = True
-        keep._retained = ref  # which tensor it fills: an in-place op moves it (ops/inplace.py)
-        self.grad_fn._add_tensor_hook(self._output_nr, keep)
+        keep._retained = ref  # which tensor it fills: an in-place op moves it (move_retained_grad)
+        node._add_tensor_hook(self._output_nr, keep)
 
     @property
     def retains_grad(self):
@@ -345,10 +442,11 @@ class Tensor:
 
     def register_hook(self, hook):
         """Call hook(grad) on each gradient computed for this tensor; it may return a new one."""
+        node = self.grad_fn
         if not self._requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-        if self.grad_fn is not None:
-            return self.grad_fn._add_tensor_hook(self._output_nr, hook)
+        if node is not None:
+            return node._add_tensor_hook(self._output_nr, hook)
         from ember.autograd.graph import _Handle
 
         if self._hooks is None:
@@ -381,8 +479,9 @@ class Tensor:
 
     # --- conversion ---
     def numpy(self, *, force=False):
-        """The data as a NumPy array, sharing memory (CPU tensors that need no grad only)."""
-        if self._requires_grad and not force:
+        """The data as a NumPy array, sharing memory (CPU tensors only; a tensor that requires
+        grad only with grad mode off, as PyTorch)."""
+        if not force and self.requires_grad and _grad_enabled():
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead."

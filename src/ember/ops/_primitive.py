@@ -16,6 +16,7 @@ import inspect
 import sys
 
 from ember import _backend
+from ember import _tensor as _tensor_module
 from ember._tensor import INFERENCE_SAVED, InferenceVersion, Tensor
 from ember.autograd import forward_ad, hooks
 from ember.autograd.anomaly import record_trace
@@ -150,6 +151,9 @@ class Primitive(Function):
         kind = None
         for a in args:
             if isinstance(a, Tensor):
+                view = a._view_of
+                if view is not None and view[3] != a._vc[0]:
+                    refresh_view(a)  # its base changed in place since: re-make its grad_fn
                 d = a._data
                 if kind is None:
                     kind = d.__class__
@@ -193,7 +197,7 @@ class Primitive(Function):
             t = _make(array, True, node, 0)
         else:
             t = _make(array) if node is None else _make(array, True, node, 0)
-            _mark_view(t, args, cls)
+            _mark_view(t, args[cls.view_of], cls, args[cls.view_of + 1 :])
         if node is not None and node._to_save is not None:
             _pack(node, args, data, ((out, array, t),))
         return t
@@ -205,26 +209,200 @@ def _contiguous(array):
     return _backend.array_module(array).ascontiguousarray(array)
 
 
+def _mark_view(t, base, cls, args):
+    """After a view op: share storage, and remember how the view was made from its input
+    (`t._view_of = (input, recipe, args, version)`), so that an in-place op on the view can
+    update the input's graph and a stale view can be re-made (see inplace.py).
+
+    The recipe is the view op itself, or a `ViewRefusal` for views that in-place ops recording
+    a graph may not touch (PyTorch's rules: made in no_grad or inference mode, or a view of
+    such a view). A view of an inference tensor is an inference tensor but no view, and
+    records nothing, as PyTorch's."""
+    data = t._data
+    if data.base is None or not _backend.shares_storage(data, base._data):
+        t._data = _contiguous(data)  # NumPy copied (advanced indexing): row-major, as PyTorch's
+        return
+    vc = t._vc = base._vc  # (so a view is an inference tensor exactly when its base is)
+    if vc.__class__ is InferenceVersion:
+        node = t._node
+        if node is not None:  # recorded as any op is: PyTorch's view records nothing here
+            node._to_save = None
+            t._node, t._requires_grad = None, False
+        return
+    root = base._base
+    t._base = root = base if root is None else root
+    prev = base._view_of
+    node = t._node
+    if node is not None or _state.enabled:  # (a recorded op means grad mode is on)
+        if prev is None or prev[1].__class__ is not ViewRefusal:
+            t._view_of = (base, cls, args, vc[0])
+            return
+        recipe = prev[1]  # a view of a refused view is refused too
+    else:
+        # made with grad mode off: from a base that requires grad, it requires grad too and
+        # has no grad_fn (its gradient never reaches the base), as PyTorch's
+        inference = (_tensor_module._marking and _state.inference) or (
+            prev is not None and prev[1] is _REFUSED[INFERENCE]
+        )
+        recipe = _REFUSED[INFERENCE if inference else NO_GRAD]
+        if root._requires_grad:
+            t._requires_grad = True
+    t._view_of = (base, recipe, (node, t._output_nr), vc[0])
+
+
 def _share_storage(t, base):
-    """A view's tensor shares its base's version counter and remembers the base; True if `t`
-    really is a view (NumPy may have copied)."""
-    if t._data.base is not None and _backend.shares_storage(t._data, base._data):
-        t._vc = base._vc  # (so a view is an inference tensor exactly when its base is)
-        t._base = base._base if base._base is not None else base
-        return True
-    return False
+    """Mark `t`, one of the several views of `base` that one op returned (split, chunk,
+    unbind), as a view: in-place ops that record a graph may not change it (PyTorch's rule,
+    since the op's backward could not see the change); True if `t` really is a view."""
+    _mark_view(t, base, None, ())
+    view = t._view_of
+    if view is None:
+        return t._vc is base._vc
+    recipe = view[1]
+    if recipe is None or (_state.enabled and recipe.kind is not INFERENCE):
+        t._view_of = (base, _REFUSED[MULTI_OUTPUT], (t._node, t._output_nr), view[3])
+    return True
 
 
-def _mark_view(t, args, cls):
-    """After a view op: share storage, and remember how the view was made from its input, so
-    an in-place op on the view can update the input's graph (see inplace.py)."""
-    base = args[cls.view_of]
-    if _share_storage(t, base):
-        if cls.write_back is not Primitive.write_back:
-            # how to re-make it, and the storage version its grad_fn belongs to
-            t._view_of = (base, cls, args[cls.view_of + 1 :], t._vc[0])
-    else:  # NumPy copied (advanced indexing): a copy is row-major, as PyTorch's results
-        t._data = _contiguous(t._data)
+# How a view was made, where it matters for in-place ops (PyTorch's CreationMeta)
+NO_GRAD = "no_grad"
+INFERENCE = "inference"
+MULTI_OUTPUT = "multi_output"
+IN_CUSTOM_FUNCTION = "custom_function"
+
+
+_WHY = {
+    MULTI_OUTPUT: (
+        " This view is the output of a function that returns multiple views. Such functions do "
+        "not allow the output views to be modified inplace. You should replace the inplace "
+        "operation by an out-of-place one."
+    ),
+    NO_GRAD: (
+        " Given that this use case is ambiguous and error-prone, it is forbidden. You can "
+        "clarify your code by moving both the view and the inplace either both inside the "
+        "no_grad block (if you don't want the inplace to be tracked) or both outside (if you "
+        "want the inplace to be tracked)."
+    ),
+    INFERENCE: (
+        " Given that this use case is ambiguous and error-prone, it is forbidden. You can "
+        "clarify your code by moving both the view and the inplace either both inside the "
+        "inference_mode block (if you don't want the inplace to be tracked) or both outside "
+        "(if you want the inplace to be tracked)."
+    ),
+    IN_CUSTOM_FUNCTION: (
+        " This view was created inside a custom Function (or because an input was returned "
+        "as-is) and the autograd logic to handle view+inplace would override the custom "
+        "backward associated with the custom Function, leading to incorrect gradients. This "
+        "behavior is forbidden. You can fix this by cloning the output of the custom Function."
+    ),
+}
+
+
+class ViewRefusal:
+    """The recipe a view holds in place of its view op when in-place ops that record a graph
+    may not change it, directly or through its base or a sibling view; it raises PyTorch's
+    error. `kind` is NO_GRAD, INFERENCE, MULTI_OUTPUT or IN_CUSTOM_FUNCTION. Such a view's
+    `_view_of` args are (grad_fn, output_nr) as they were when it was made, for the message."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind):
+        self.kind = kind
+
+    def error(self, view, indirect: bool) -> RuntimeError:
+        """PyTorch's error for changing `view` in place (`indirect`: through its base or a
+        sibling view)."""
+        return RuntimeError(self._message(view._node, view._output_nr, indirect))
+
+    def apply(self, base, node, output_nr):
+        """Re-making such a view after its base changed in place is refused (what graph.py's
+        refresh_view gets when it asks)."""
+        raise RuntimeError(self._message(node, output_nr, True))
+
+    def _message(self, node, output_nr, indirect):
+        kind = self.kind
+        done = "its base or another view of its base has been" if indirect else "is being"
+        if kind in (INFERENCE, NO_GRAD) or node is None:
+            if node is not None:
+                prefix = (
+                    f"Output {output_nr} of {_short_name(node)} is a view of a view which was "
+                    "created in"
+                )
+            else:
+                prefix = "A view was created in"
+            if kind is INFERENCE:
+                message = f"{prefix} inference mode and {done} modified inplace in normal mode."
+            else:
+                message = (
+                    f"{prefix} no_grad mode and {done} modified inplace with grad mode enabled."
+                )
+        else:
+            message = (
+                f"Output {output_nr} of {_short_name(node)} is a view and {done} modified inplace."
+            )
+        return message + _WHY[kind]
+
+
+def refuse_inplace(view, kind=IN_CUSTOM_FUNCTION) -> None:
+    """Mark `view` (e.g. an output of a custom Function that is a view) as one that in-place
+    ops recording a graph may not change; an inference-mode kind stays. No-op for non-views."""
+    if view._base is None:
+        return
+    old = view._view_of
+    if old is not None and old[1].__class__ is ViewRefusal and old[1].kind is INFERENCE:
+        return
+    base = old[0] if old is not None else view._base
+    view._view_of = (base, _REFUSED[kind], (view._node, view._output_nr), view._vc[0])
+
+
+_REFUSED = {kind: ViewRefusal(kind) for kind in _WHY}
+
+
+def _short_name(node):
+    """'Split' for SplitBackward0, as PyTorch names a node in view errors."""
+    name = node.name()
+    cut = name.rfind("Backward")
+    return name[:cut] if cut > 0 else name
+
+
+def refresh_view(view) -> None:
+    """Give a stale view (its base, or another view of it, changed in place since it was
+    made) the grad_fn of its base's current version: the view is re-made from its base with
+    its own view op, so gradients flow through the change, as PyTorch's. A `.retain_grad()`
+    moves to the new grad_fn; hooks registered on the old one stay there (as PyTorch's).
+    A view that needs no gradient is left as it is; a refused one raises PyTorch's error."""
+    base, recipe, args, _ = view._view_of
+    old, old_nr = view._node, view._output_nr
+    if old is None and not view._base._requires_grad:
+        return
+    if recipe.__class__ is ViewRefusal:
+        raise recipe.error(view, indirect=True)
+    enabled = _state.enabled
+    _state.enabled = True
+    try:
+        fresh = recipe.apply(base, *args)
+    finally:
+        _state.enabled = enabled
+    view._node, view._output_nr = fresh._node, fresh._output_nr
+    view._requires_grad = fresh._requires_grad
+    view._view_of = (base, recipe, args, view._vc[0])
+    if view._retains_grad:
+        move_retained_grad(view, old, old_nr)
+
+
+def move_retained_grad(tensor, old_node, old_nr) -> None:
+    """A retained .grad belongs to the tensor's current grad_fn (PyTorch's rule): after an
+    in-place op, or after a stale view is re-made, retain_grad's hook moves from the old node
+    to the new one."""
+    if old_node is None or old_node is tensor._node:
+        return
+    hooks = (old_node._tensor_hooks or {}).get(old_nr, [])
+    for hook in list(hooks):
+        ref = getattr(hook, "_retained", None)
+        if ref is not None and ref() is tensor:
+            hooks.remove(hook)
+    tensor._retains_grad = False
+    tensor.retain_grad()
 
 
 def _wrap_many(node, args, data, outs, kind, contiguous):

@@ -3,7 +3,10 @@
 An in-place op that records a graph runs its out-of-place twin on the tensor's current value,
 writes the result into the tensor's storage, and hands the tensor the twin's grad_fn. The
 storage's version counter goes up, so any backward that saved the old value raises instead
-of using the new one.
+of using the new one. On a view, the base takes the result (through the view op's write_back)
+and the view is re-made from the updated base, as PyTorch's CopySlices; sibling views re-make
+themselves when next used (`refresh_view`). Views PyTorch refuses to change this way (made in
+no_grad or inference mode, one of several outputs) raise its errors (`ViewRefusal`).
 """
 
 from __future__ import annotations
@@ -13,21 +16,27 @@ from ember._tensor import InferenceVersion, Tensor, inference_on
 from ember.autograd import forward_ad
 from ember.autograd.grad_mode import DUAL_LEVEL_OPEN, _state
 from ember.ops import pointwise
-from ember.ops._primitive import Primitive
+from ember.ops._primitive import Primitive, ViewRefusal, move_retained_grad
 from ember.ops._table import S, register
+from ember.ops.strided import AsStrided, _geometry
 
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
 _DUAL = DUAL_LEVEL_OPEN
 
 
 def _records(tensor, others):
-    return _state.enabled and (
-        tensor._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in others)
-    )
+    """Whether an in-place op on `tensor` records a graph: grad mode is on and the tensor (a
+    view: or its base, as PyTorch) or another input requires grad."""
+    if not _state.enabled:
+        return False
+    if tensor._requires_grad or (tensor._base is not None and tensor._base._requires_grad):
+        return True
+    return any(isinstance(o, Tensor) and o._requires_grad for o in others)
 
 
 def check_inplace(tensor, others=()):
-    """Refuse in-place changes that would make a gradient wrong, before anything changes."""
+    """Refuse in-place changes that would make a gradient wrong, before anything changes
+    (PyTorch's rules, in its words); True when the op will record a graph."""
     if tensor._vc.__class__ is InferenceVersion and not inference_on():
         raise RuntimeError(
             "Inplace update to inference tensor outside InferenceMode is not allowed.You can "
@@ -35,24 +44,35 @@ def check_inplace(tensor, others=()):
             "https://github.com/pytorch/rfcs/pull/17 for more details."
         )
     if not _records(tensor, others):
-        return
-    if tensor.grad_fn is None and tensor._requires_grad:
+        return False
+    base = tensor._base
+    if base is not None:
+        view = tensor._view_of
+        if view is None:  # a view no op can re-make (view(dtype)): not differentiable
+            raise RuntimeError(
+                "ember does not support in-place operations that record autograd history on "
+                f"this view (a view of shape {list(tensor.shape)} of a tensor of shape "
+                f"{list(base.shape)} that no view op can re-make, e.g. view(dtype)). Apply the "
+                "op to the base tensor, use the out-of-place op, or clone() the view first."
+            )
+        if view[1].__class__ is ViewRefusal:
+            raise view[1].error(tensor, indirect=False)
+        if base._node is None and (base._requires_grad or tensor._requires_grad):
+            raise RuntimeError(
+                "a view of a leaf Variable that requires grad is being used in an in-place "
+                "operation."
+            )
+    elif tensor._node is None and tensor._requires_grad:
         raise RuntimeError(
             "a leaf Variable that requires grad is being used in an in-place operation."
         )
-    if tensor._base is not None and tensor._view_of is None:
-        raise RuntimeError(
-            "ember does not support in-place operations that record autograd history on a "
-            f"view (here a view of shape {list(tensor.shape)} of a tensor of shape "
-            f"{list(tensor._base.shape)}). Apply the op to the base tensor, use the "
-            "out-of-place op, or clone() the view first."
-        )
+    return True
 
 
 def write_through(tensor, *others):
     """True when an in-place op can change the array directly (no graph to record, and no
     forward-mode tangent to carry)."""
-    check_inplace(tensor, others)
+    records = check_inplace(tensor, others)
     if not _backend.writeable(tensor._data):
         raise RuntimeError(
             "unsupported operation: more than one element of the written-to tensor refers to a "
@@ -60,7 +80,7 @@ def write_through(tensor, *others):
         )
     if _DUAL[0] and forward_ad.wants((tensor, *others)):
         return False  # the op runs out of place, so its tangent comes with it
-    return not _records(tensor, others)
+    return not records
 
 
 def _write(tensor, result, op):
@@ -90,7 +110,16 @@ def apply_inplace(tensor, fn, others=(), op="inplace"):
         _write(tensor, fn(tensor), op)
         tensor._vc[0] += 1
         return tensor
-    before = Tensor._make(tensor._data, tensor._requires_grad, tensor.grad_fn, tensor._output_nr)
+    old_node, old_nr = tensor._node, tensor._output_nr
+    view = tensor._view_of
+    if view is not None and view[1].__class__ is ViewRefusal:
+        view = None  # (only reached when nothing is recorded: forward-mode AD alone)
+    if view is not None:
+        # the view's current value as a fresh view of its base: the view's old grad_fn (and
+        # the hooks on it) drops out of the graph, as with PyTorch's CopySlices
+        before = _remake(view)
+    else:
+        before = Tensor._make(tensor._data, tensor._requires_grad, old_node, old_nr)
     dual = _DUAL[0] and forward_ad.wants((tensor, *others))
     if dual:
         forward_ad.set_tangent(before, forward_ad.tangent_of(tensor))
@@ -98,51 +127,52 @@ def apply_inplace(tensor, fn, others=(), op="inplace"):
     if dual:  # the tensor's new value carries the result's tangent (zeros if it has none)
         tangent = forward_ad.tangent_of(result)
         forward_ad.set_tangent(tensor, tangent if tangent is not None else result.detach() * 0)
-    if tensor._view_of is not None:
-        return _inplace_on_view(tensor, before, result, op)
-    node = result.grad_fn
+    node = result._node
     _keep_saved_copy(node, before)  # backward may need the old value
-    _write(tensor, result, op)
-    tensor._vc[0] += 1
-    tensor.grad_fn, tensor._output_nr = node, result._output_nr
-    tensor._requires_grad = result._requires_grad
-    _move_retained_grad(tensor, before)
+    if view is not None:
+        _write_back(tensor, view, result, op)
+    else:
+        _write(tensor, result, op)
+        tensor._vc[0] += 1
+        tensor._node, tensor._output_nr = node, result._output_nr
+        tensor._requires_grad = result._requires_grad
+    if tensor._retains_grad:
+        move_retained_grad(tensor, old_node, old_nr)
     return tensor
 
 
-def _move_retained_grad(tensor, before):
-    """After an in-place op, a retained .grad belongs to the tensor's new version (PyTorch's
-    rule): the retain_grad hook moves from the old node to the new one."""
-    old_node = before.grad_fn
-    if not tensor._retains_grad or old_node is None or old_node is tensor.grad_fn:
-        return
-    hooks = (old_node._tensor_hooks or {}).get(before._output_nr, [])
-    for hook in list(hooks):
-        ref = getattr(hook, "_retained", None)
-        if ref is not None and ref() is tensor:
-            hooks.remove(hook)
-    tensor._retains_grad = False
-    tensor.retain_grad()
+def _remake(view_of):
+    """The view re-made from its base by its own view op, recording a graph."""
+    base, recipe, args, _ = view_of
+    enabled = _state.enabled
+    _state.enabled = True
+    try:
+        return recipe.apply(base, *args)
+    finally:
+        _state.enabled = enabled
 
 
-def _inplace_on_view(view, before, result, op):
+def _write_back(view, view_of, result, op):
     """An in-place op that records a graph on a view: the base takes the new values through
-    the view op's write_back (so the base's gradient is right), and the view is re-made from
-    the updated base."""
-    base, view_op, args, _ = view._view_of
-    _keep_saved_copy(result.grad_fn, before)
+    the view op's write_back (so the base's gradient is right; an op without one writes
+    through the view's place in memory, as_strided style), and the view is re-made from the
+    updated base."""
+    base, recipe, args, _ = view_of
     if result._data.shape != view._data.shape:
         raise RuntimeError(
             f"{op}: output with shape {list(view.shape)} doesn't match the broadcast shape "
             f"{list(result.shape)}"
         )
-    apply_inplace(base, lambda b: view_op.write_back(b, result, *args), (result,), op)
-    fresh = view_op.apply(base, *args)
-    view.grad_fn, view._output_nr = fresh.grad_fn, fresh._output_nr
+    if recipe.write_back is Primitive.write_back:
+        strides, offset, _ = _geometry(view._data)
+        where = (view._data.shape, strides, offset)
+        apply_inplace(base, lambda b: AsStrided.write_back(b, result, *where), (result,), op)
+    else:
+        apply_inplace(base, lambda b: recipe.write_back(b, result, *args), (result,), op)
+    fresh = _remake(view_of)
+    view._node, view._output_nr = fresh._node, fresh._output_nr
     view._requires_grad = fresh._requires_grad
-    view._view_of = (base, view_op, args, view._vc[0])
-    _move_retained_grad(view, before)
-    return view
+    view._view_of = (base, recipe, args, view._vc[0])
 
 
 def _keep_saved_copy(node, before):
