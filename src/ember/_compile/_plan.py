@@ -242,9 +242,13 @@ class _Builder:
                 out = outs[0] if len(outs) == 1 else "(" + ", ".join(outs) + ")"
                 self.lines.append(self.call(step, f"out={out}"))
                 continue
+            # a result that is one of the call's own inputs (broadcast_arrays returns arrays
+            # that already have the shape) keeps its name: rebinding it would make it local
+            bound = {k for k in out_slots if k in self.slot_expr}
             for k in out_slots:
-                self.local(k)
-            self.lines.append(f"{self.target(step.outs)} = {self.call(step)}")
+                if k not in bound:
+                    self.local(k)
+            self.lines.append(f"{self.target(step.outs, bound)} = {self.call(step)}")
         return live
 
     def _skippable(self, out_slots, fixed, frozen):
@@ -256,13 +260,13 @@ class _Builder:
                 return False
         return True
 
-    def target(self, spec):
+    def target(self, spec, bound=()):
         if spec.__class__ is S:
-            return f"v{spec.k}"
+            return "_" if spec.k in bound else f"v{spec.k}"
         if isinstance(spec, tuple):
             if not spec:
                 return "_"
-            return "(" + "".join(self.target(s) + ", " for s in spec) + ")"
+            return "(" + "".join(self.target(s, bound) + ", " for s in spec) + ")"
         return "_"
 
 

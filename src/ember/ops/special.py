@@ -106,7 +106,7 @@ def zeta_array(xp, s, q):
     """Hurwitz zeta(s, q) = sum over k >= 0 of (q + k)^-s, for s > 1, by Euler-Maclaurin:
     direct terms until q + n > 9, then the integral, the half term and twelve corrections."""
     with quiet(xp):
-        s, q = xp.broadcast_arrays(s, q)
+        s, q = xp.broadcast_arrays(s, q)  # also what compile's zeta replay test exercises
         total = xp.zeros(s.shape, dtype=s.dtype)
         a = q.copy()
         for _ in range(9):
@@ -470,17 +470,22 @@ def xlog1py(input, other):
 class _Zeta(Primitive):
     @staticmethod
     def forward(ctx, x, q):
-        ctx.save_for_backward(x, q)
-        return zeta_array(_backend.array_module(q), x, q).astype(q.dtype, copy=False)
+        x_number, q_number = isinstance(x, float), isinstance(q, float)
+        ctx.save_for_backward(None if x_number else x, None if q_number else q)
+        ctx.x_number = x if x_number else None
+        like = x if q_number else q
+        xp = _backend.array_module(like)
+        return zeta_array(xp, xp.asarray(x, like.dtype), xp.asarray(q, like.dtype))
 
     @staticmethod
     def backward(ctx, grad):
-        x, q = ctx.saved_tensors
         if ctx.needs_input_grad[0]:
             raise RuntimeError(
                 "the derivative of zeta(x, q) with respect to x is not implemented (as in "
                 "PyTorch): detach() x, or pass it as a number"
             )
+        x, q = ctx.saved_tensors
+        x = ctx.x_number if x is None else x
         return None, grad * -x * zeta(x + 1, q)
 
 
@@ -491,13 +496,12 @@ class _Zeta(Primitive):
     domain=(0.5, 4.0),
 )
 def zeta(input, other):
-    """Same as torch.special.zeta: Hurwitz's zeta(x, q), differentiable in q (as PyTorch)."""
-    from ember.ops.creation import as_tensor
-
-    like = other if isinstance(other, Tensor) else input
-    dtype, device = (like.dtype, like.device) if isinstance(like, Tensor) else (None, None)
-    x = floating(as_tensor(input, dtype=dtype, device=device), "zeta")
-    q = floating(as_tensor(other, dtype=dtype, device=device), "zeta")
+    """Same as torch.special.zeta: Hurwitz's zeta(x, q), differentiable in q (as PyTorch).
+    Either argument may be a number."""
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError("zeta(): expected at least one of input and other to be a Tensor")
+    x = floating(input, "zeta") if isinstance(input, Tensor) else float(input)
+    q = floating(other, "zeta") if isinstance(other, Tensor) else float(other)
     return _Zeta.apply(x, q)
 
 
