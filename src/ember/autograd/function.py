@@ -236,12 +236,50 @@ def _is_overridden(cls, name):
 
 
 class Function:
-    """Same as torch.autograd.Function.
+    """A custom differentiable operation with a hand-written backward, as
+    torch.autograd.Function.
 
-    Subclass it with static `forward(ctx, *args)` and `backward(ctx, *grads)` (or `forward(*args)`
-    plus `setup_context(ctx, inputs, output)`), and call `YourFunction.apply(...)`. Forward runs
-    with grad mode off; backward gets and returns Tensors, so it can itself be differentiated.
-    The legacy instance style (`MyReLU()(x)`, 2018 PyTorch) still works, with a warning.
+    Subclass it with two static methods and call it through `apply`:
+
+    - `forward(ctx, *args)` computes the result from tensors (and any other arguments). It
+      runs with grad mode off, so nothing inside it is recorded. Save what backward needs
+      with `ctx.save_for_backward(*tensors)`; plain values can go on `ctx` as attributes.
+    - `backward(ctx, *grads)` gets one gradient per output (the loss's gradient with respect
+      to that output) and returns one gradient per forward input, None for inputs that are
+      not tensors or need none (`ctx.needs_input_grad[i]` says which need one). It reads
+      `ctx.saved_tensors`. Backward is written with ember ops on Tensors, so it can itself
+      be differentiated (`create_graph=True` gives second derivatives).
+
+    PyTorch 2's other style also works: `forward(*args)` without ctx, plus
+    `setup_context(ctx, inputs, output)` to save what backward needs. `jvp(ctx, *tangents)`
+    adds a forward-mode rule. On ctx, `mark_dirty` declares inputs changed in place,
+    `mark_non_differentiable` outputs that get no gradient, and `set_materialize_grads(False)`
+    passes None instead of zeros for outputs that got no gradient.
+
+    The 2018 instance style (`forward(self, x)`, `self.save_for_backward`, `MyReLU()(x)`)
+    still runs, with a DeprecationWarning that says how to write it today.
+
+    Examples:
+        >>> import ember
+        >>> class Exp(ember.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         y = x.exp()
+        ...         ctx.save_for_backward(y)
+        ...         return y
+        ...
+        ...     @staticmethod
+        ...     def backward(ctx, grad):
+        ...         (y,) = ctx.saved_tensors
+        ...         return grad * y                 # d/dx exp(x) = exp(x)
+        >>> x = ember.tensor([0.0, 1.0], requires_grad=True)
+        >>> y = Exp.apply(x)
+        >>> y.sum().backward()
+        >>> [round(g, 4) for g in x.grad.tolist()]
+        [1.0, 2.7183]
+        >>> x64 = ember.randn(3, dtype=ember.float64, requires_grad=True)
+        >>> ember.autograd.gradcheck(Exp.apply, x64)     # against finite differences
+        True
     """
 
     _node_cls = Node
@@ -258,15 +296,30 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
-        """Compute the op; override it."""
+        """Compute the outputs from the inputs; every Function overrides it.
+
+        Called by `apply` with grad mode off. With ctx as the first argument, save what
+        backward needs on it; without (the `setup_context` style), `setup_context` does.
+        Returns a Tensor or a tuple of them (other values are passed through).
+        """
         raise NotImplementedError(
             "You must implement the forward function for custom autograd.Function."
         )
 
     @staticmethod
     def backward(ctx, *grads):
-        """Return one gradient per forward input (None where there is none); override it (or
-        `vjp`, its other name, but not both)."""
+        """Return the gradient with respect to each forward input, given the gradient with
+        respect to each output; every differentiable Function overrides it (or `vjp`, its
+        other name, but not both).
+
+        Args:
+            ctx: the object forward (or setup_context) saved onto.
+            *grads (Tensor): one per output of forward, shaped like that output.
+
+        Returns:
+            One value per forward input: a Tensor shaped like (or broadcastable to) that
+            input, or None where the input is not a tensor or needs no gradient.
+        """
         return _backward_of(ctx._function)(ctx, *grads)
 
     @staticmethod
@@ -285,7 +338,8 @@ class Function:
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        """PyTorch 2 style: save what backward needs, when forward takes no ctx."""
+        """Save what backward needs when forward takes no ctx (PyTorch 2's style): `inputs`
+        is the tuple of forward's arguments and `output` what it returned."""
         raise NotImplementedError
 
     @staticmethod
@@ -300,7 +354,13 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        """Run forward, and record it in the graph when an input requires grad."""
+        """Run the Function on `args`: call forward, and record a node in the graph when
+        grad mode is on and a tensor input requires grad (its outputs then have a
+        `grad_fn` whose backward is this Function's).
+
+        This is how a Function is used: `y = MyFunction.apply(x, ...)`, never
+        `MyFunction.forward(...)` directly.
+        """
         if _DUAL[0] and forward_ad.wants(args):
             with forward_ad.suspended():
                 result, node, raw = cls._apply(args, kwargs)

@@ -148,7 +148,36 @@ def _wrap_coroutine(make_context, fn):
 
 
 class no_grad(_GradModeContext):  # noqa: N801
-    """Same as torch.no_grad: ops inside record no graph."""
+    """Turn gradient recording off, as torch.no_grad: a context manager and a decorator.
+
+    Inside it, ops record no graph: results have `requires_grad=False` and no `grad_fn`,
+    even from inputs that require grad, and no memory is kept for a backward pass. Use it
+    for evaluation and for updating parameters by hand. The mode is per thread; on
+    generators and coroutines it holds only while their own code runs.
+
+    Examples:
+        >>> import ember
+        >>> w = ember.ones(3, requires_grad=True)
+        >>> with ember.no_grad():
+        ...     y = w * 2
+        >>> y.requires_grad
+        False
+        >>> (w * 2).requires_grad
+        True
+        >>> @ember.no_grad()
+        ... def evaluate(x):
+        ...     return (w * x).sum()
+        >>> evaluate(ember.ones(3)).requires_grad
+        False
+
+        A hand-written gradient step on a leaf (in place, outside the graph):
+
+        >>> (w ** 2).sum().backward()
+        >>> with ember.no_grad():
+        ...     w -= 0.1 * w.grad
+        >>> w.tolist()
+        [0.800000011920929, 0.800000011920929, 0.800000011920929]
+    """
 
     _mode = False
 

@@ -33,7 +33,52 @@ def _check_tensor_options(lr, betas, foreach, capturable):
 
 
 class Adam(SingleTensorOptimizer):
-    """Same as torch.optim.Adam."""
+    """Adam, as torch.optim.Adam: per-parameter step sizes from running averages of the
+    gradient and of its square.
+
+    At step t, for a parameter p with gradient g (plus `weight_decay * p` when
+    weight_decay != 0, unless decoupled):
+
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g ** 2
+        p = p - lr * (m / (1 - beta1 ** t)) / (sqrt(v / (1 - beta2 ** t)) + eps)
+
+    Args:
+        params (iterable): the parameters to optimize (`model.parameters()`), or dicts that
+            define parameter groups with their own options.
+        lr (float | Tensor): learning rate.
+        betas (tuple[float, float]): decay rates of the gradient's and the squared
+            gradient's running averages.
+        eps (float): added to the denominator for numerical stability.
+        weight_decay (float): weight decay coefficient (an L2 penalty added to the gradient).
+        amsgrad (bool): use the AMSGrad variant (the maximum of all v so far in the
+            denominator).
+        foreach (bool | None): accepted for compatibility; ember has one implementation.
+        maximize (bool): ascend the objective instead of descending it.
+        capturable (bool): must be False (CUDA graphs; refused with what to do instead).
+        differentiable (bool): must be False (refused with what to do instead).
+        fused (bool | None): must be None or False (refused otherwise).
+        decoupled_weight_decay (bool): apply weight decay to the parameter directly
+            (`p = p * (1 - lr * weight_decay)`), as AdamW does.
+
+    The state (`optimizer.state[p]`: `step`, `exp_avg`, `exp_avg_sq`) lives on the
+    parameter's device and is saved by `optimizer.state_dict()` with PyTorch's keys.
+
+    Examples:
+        >>> import ember
+        >>> from ember import nn
+        >>> model = nn.Linear(3, 1)
+        >>> optimizer = ember.optim.Adam(model.parameters(), lr=1e-2)
+        >>> x, y = ember.randn(16, 3), ember.randn(16, 1)
+        >>> before = nn.functional.mse_loss(model(x), y).item()
+        >>> for _ in range(100):
+        ...     optimizer.zero_grad()
+        ...     loss = nn.functional.mse_loss(model(x), y)
+        ...     loss.backward()
+        ...     optimizer.step()
+        >>> loss.item() < before
+        True
+    """
 
     _group_defaults = {"amsgrad": False, "decoupled_weight_decay": False}
 

@@ -7,7 +7,40 @@ from ember.optim.optimizer import SingleTensorOptimizer, check_hyperparameters
 
 
 class SGD(SingleTensorOptimizer):
-    """Same as torch.optim.SGD."""
+    """Stochastic gradient descent, with optional momentum, as torch.optim.SGD.
+
+    Each `step()` updates every parameter p that has a gradient g (weight decay folded in as
+    `g + weight_decay * p`):
+
+        buf = momentum * buf + (1 - dampening) * g     (buf = g on the first step)
+        g   = g + momentum * buf  if nesterov  else  buf   (when momentum != 0)
+        p   = p - lr * g
+
+    Args:
+        params (iterable): the parameters to optimize (`model.parameters()`), or dicts that
+            define parameter groups with their own options (`[{"params": ..., "lr": ...}]`).
+        lr (float): learning rate.
+        momentum (float): momentum factor (0 for plain gradient descent).
+        dampening (float): dampening of the momentum.
+        weight_decay (float): L2 penalty coefficient.
+        nesterov (bool): use Nesterov momentum (needs momentum > 0 and dampening 0).
+        maximize (bool): ascend the objective instead of descending it.
+        foreach (bool | None): accepted for compatibility; ember has one implementation.
+        differentiable (bool): must be False (refused with what to do instead).
+        fused (bool | None): must be None or False (refused otherwise).
+
+    Examples:
+        >>> import ember
+        >>> w = ember.tensor([1.0, -2.0], requires_grad=True)
+        >>> optimizer = ember.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> for _ in range(2):
+        ...     optimizer.zero_grad()
+        ...     loss = (w ** 2).sum()           # gradient 2 * w
+        ...     loss.backward()
+        ...     optimizer.step()
+        >>> [round(v, 4) for v in w.tolist()]   # 1 -> 0.8 -> 0.46
+        [0.46, -0.92]
+    """
 
     _group_defaults = {"nesterov": False, "fused": False}
 

@@ -20,7 +20,33 @@ def _index(idx, size):
 
 
 class Sequential(Module):
-    """Same as torch.nn.Sequential: modules called in order (from args or an OrderedDict)."""
+    """A chain of modules, each fed the previous one's output, as torch.nn.Sequential.
+
+    `Sequential(m0, m1, ...)` names the modules "0", "1", ...; `Sequential(OrderedDict(...))`
+    uses the dict's names. The modules are registered as children, so their parameters are
+    the Sequential's parameters and they move, save and load with it.
+
+    Args:
+        *args (Module | OrderedDict[str, Module]): the modules in calling order, or one
+            OrderedDict of named modules.
+
+    Indexing (`seq[0]`, `seq[-1]`, `seq[1:]`, which is a new Sequential of the same
+    modules), `len`, iteration, `append`, `insert`, `extend`, `pop`, `del seq[i]`, `+` and
+    `*` work as on a list.
+
+    Examples:
+        >>> import ember
+        >>> from collections import OrderedDict
+        >>> from ember import nn
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> tuple(model(ember.randn(5, 4)).shape)
+        (5, 2)
+        >>> [name for name, _ in model.named_parameters()]
+        ['0.weight', '0.bias', '2.weight', '2.bias']
+        >>> named = nn.Sequential(OrderedDict([("hidden", nn.Linear(4, 8)), ("act", nn.Tanh())]))
+        >>> named.hidden.out_features
+        8
+    """
 
     def __init__(self, *args):
         super().__init__()

@@ -165,7 +165,46 @@ class Conv1d(_Conv):
 
 
 class Conv2d(_Conv):
-    """Same as torch.nn.Conv2d."""
+    """A 2-D convolution over a batch of images, as torch.nn.Conv2d.
+
+    Each output channel is a learned `kernel_size` filter slid over every input channel (of
+    its group), plus a bias: a cross-correlation, as in every deep-learning library.
+
+    Args:
+        in_channels (int): channels of the input image (C_in).
+        out_channels (int): channels the convolution produces (C_out).
+        kernel_size (int | tuple[int, int]): the filter's height and width.
+        stride (int | tuple[int, int]): step between filter positions.
+        padding (int | tuple[int, int] | str): zeros (or `padding_mode` values) added on
+            both sides of each spatial dimension; `"valid"` for none, `"same"` to keep the
+            input's size (stride 1 only).
+        dilation (int | tuple[int, int]): spacing between the filter's taps.
+        groups (int): split the channels into this many independent convolutions; both
+            channel counts must divide by it (`groups=in_channels` is a depthwise convolution).
+        bias (bool): if False, the layer learns no bias.
+        padding_mode (str): `"zeros"`, `"reflect"`, `"replicate"` or `"circular"`.
+        device (str | ember.device | None): where the parameters live; the CPU if None.
+        dtype (ember.dtype | None): the parameters' dtype; the default dtype if None.
+
+    Shape:
+        - Input: `(N, C_in, H_in, W_in)` or unbatched `(C_in, H_in, W_in)`.
+        - Output: `(N, C_out, H_out, W_out)` or `(C_out, H_out, W_out)`, where
+          `H_out = floor((H_in + 2 * padding[0] - dilation[0] * (kernel_size[0] - 1) - 1)
+          / stride[0] + 1)`, and the same for W with index 1.
+
+    Attributes:
+        weight (Parameter): `(out_channels, in_channels // groups, *kernel_size)`, initialised
+            from U(-k, k) with `k = 1 / sqrt(in_channels // groups * kH * kW)`.
+        bias (Parameter | None): `(out_channels,)`, from the same range, or None.
+
+    Examples:
+        >>> import ember
+        >>> conv = ember.nn.Conv2d(3, 16, kernel_size=3, padding=1)
+        >>> tuple(conv(ember.randn(8, 3, 32, 32)).shape)
+        (8, 16, 32, 32)
+        >>> tuple(ember.nn.Conv2d(3, 16, 5, stride=2)(ember.randn(8, 3, 32, 32)).shape)
+        (8, 16, 14, 14)
+    """
 
     _nd = 2
 

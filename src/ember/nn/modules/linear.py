@@ -21,7 +21,35 @@ class Identity(Module):
 
 
 class Linear(Module):
-    """Same as torch.nn.Linear: y = x W^T + b, W of shape (out_features, in_features)."""
+    """A fully connected layer: `y = x @ weight.T + bias`, as torch.nn.Linear.
+
+    Args:
+        in_features (int): size of each input sample (the input's last dimension).
+        out_features (int): size of each output sample.
+        bias (bool): if False, the layer learns no additive bias.
+        device (str | ember.device | None): where the parameters live (`"cpu"`, `"cuda"`);
+            the CPU if None.
+        dtype (ember.dtype | None): the parameters' floating dtype; the default dtype
+            (float32 unless changed by `ember.set_default_dtype`) if None.
+
+    Shape:
+        - Input: `(*, in_features)`, any number of leading dimensions (none included).
+        - Output: `(*, out_features)`, the same leading dimensions.
+
+    Attributes:
+        weight (Parameter): the learnable `(out_features, in_features)` matrix, initialised from
+            U(-1/sqrt(in_features), 1/sqrt(in_features)) (PyTorch's kaiming_uniform with
+            a=sqrt(5)).
+        bias (Parameter | None): the learnable `(out_features,)` vector, drawn from the same
+            range, or None.
+
+    Examples:
+        >>> import ember
+        >>> layer = ember.nn.Linear(20, 30)
+        >>> x = ember.randn(128, 20)
+        >>> tuple(layer(x).shape)
+        (128, 30)
+    """
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()

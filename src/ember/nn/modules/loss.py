@@ -30,7 +30,33 @@ class L1Loss(_Loss):
 
 
 class MSELoss(_Loss):
-    """Same as torch.nn.MSELoss."""
+    """The mean squared error between input and target, as torch.nn.MSELoss.
+
+    Each element contributes `(input - target) ** 2`; `reduction` says how they are combined.
+
+    Args:
+        size_average: deprecated (use `reduction`); when given, with `reduce`, sets it as
+            PyTorch does.
+        reduce: deprecated (use `reduction`).
+        reduction (str): `"mean"` (the default) averages over all elements, `"sum"` adds
+            them up, `"none"` returns them unreduced.
+
+    Shape:
+        - input: any shape.
+        - target: the same shape (or one that broadcasts to it, with PyTorch's warning).
+        - output: a scalar, or the input's shape with `reduction="none"`.
+
+    Examples:
+        >>> import ember
+        >>> loss_fn = ember.nn.MSELoss()
+        >>> prediction = ember.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        >>> loss = loss_fn(prediction, ember.tensor([1.0, 2.0, 5.0]))
+        >>> round(loss.item(), 4)                       # (0 + 0 + 2 ** 2) / 3
+        1.3333
+        >>> loss.backward()
+        >>> prediction.grad.tolist()                     # 2 * (input - target) / 3
+        [0.0, 0.0, -1.3333333730697632]
+    """
 
     def forward(self, input, target):
         return F.mse_loss(input, target, reduction=self.reduction)
@@ -82,7 +108,44 @@ class NLLLoss2d(NLLLoss):
 
 
 class CrossEntropyLoss(_WeightedLoss):
-    """Same as torch.nn.CrossEntropyLoss."""
+    """Cross-entropy between unnormalized scores (logits) and targets, as
+    torch.nn.CrossEntropyLoss: log_softmax over the class dimension, then the negative
+    log-likelihood.
+
+    For a sample with logits x and class index y, the loss is
+    `-weight[y] * log(softmax(x)[y])`. Targets may instead be class probabilities of the
+    input's shape (soft labels), each sample's loss then being
+    `-sum_c weight[c] * p[c] * log(softmax(x)[c])`.
+
+    Args:
+        weight (Tensor | None): a rescaling weight per class, shape `(C,)`; with
+            `reduction="mean"` and class-index targets the mean is weighted by it.
+        size_average: deprecated (use `reduction`).
+        ignore_index (int): a class-index target to skip (it adds nothing to the loss or
+            to the mean's denominator).
+        reduce: deprecated (use `reduction`).
+        reduction (str): `"mean"` (the default), `"sum"` or `"none"`.
+        label_smoothing (float): in [0, 1]: the target becomes a mix of the given class and
+            a uniform distribution over the C classes, with this weight on the uniform part.
+
+    Shape:
+        - input: `(N, C)`, unbatched `(C,)`, or `(N, C, d_1, ..., d_K)` for a loss per
+          position (e.g. per pixel).
+        - target: class indices (an integer tensor) of shape `(N,)`, `()` or
+          `(N, d_1, ..., d_K)`, each in [0, C); or class probabilities of the input's shape.
+        - output: a scalar, or the target's shape without C with `reduction="none"`.
+
+    Examples:
+        >>> import ember
+        >>> loss_fn = ember.nn.CrossEntropyLoss()
+        >>> logits = ember.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]], requires_grad=True)
+        >>> loss = loss_fn(logits, ember.tensor([0, 2]))
+        >>> round(loss.item(), 4)
+        0.1755
+        >>> loss.backward()
+        >>> tuple(logits.grad.shape)
+        (2, 3)
+    """
 
     def __init__(
         self,

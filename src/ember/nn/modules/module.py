@@ -46,7 +46,34 @@ _HOOK_DICTS = (
 
 
 class Module(StateDictMixin):
-    """Same as torch.nn.Module: the base class of all layers and models."""
+    """The base class of every layer and model, as torch.nn.Module.
+
+    Subclass it, call `super().__init__()` first in `__init__`, assign layers and
+    `nn.Parameter`s as attributes, and write the computation in `forward`. Assigning a
+    Module or a Parameter to an attribute registers it, so `parameters()`, `state_dict()`,
+    `to()`, `train()`/`eval()` and `zero_grad()` reach everything the model is made of.
+    Call the module itself (`model(x)`), not `forward`: the call runs the forward hooks and
+    the backward hooks around it.
+
+    Examples:
+        >>> import ember
+        >>> from ember import nn
+        >>> class TwoLayerNet(nn.Module):
+        ...     def __init__(self, d_in, hidden, d_out):
+        ...         super().__init__()
+        ...         self.hidden = nn.Linear(d_in, hidden)
+        ...         self.out = nn.Linear(hidden, d_out)
+        ...
+        ...     def forward(self, x):
+        ...         return self.out(self.hidden(x).clamp(min=0))
+        >>> model = TwoLayerNet(10, 32, 2)
+        >>> tuple(model(ember.randn(4, 10)).shape)
+        (4, 2)
+        >>> sum(p.numel() for p in model.parameters())     # 10*32 + 32 + 32*2 + 2
+        418
+        >>> list(model.state_dict())
+        ['hidden.weight', 'hidden.bias', 'out.weight', 'out.bias']
+    """
 
     _version = 1
     training: bool
@@ -68,14 +95,28 @@ class Module(StateDictMixin):
             setattr_(self, name, OrderedDict())
 
     def forward(self, *args, **kwargs):
-        """Define the computation; subclasses override it."""
+        """The computation the module performs on its inputs; every subclass overrides it.
+
+        Call the module (`module(x)`) rather than this method, so that hooks run.
+        """
         raise NotImplementedError(
             f'Module [{type(self).__name__}] is missing the required "forward" function'
         )
 
     # --- registration ---
     def register_buffer(self, name, tensor, persistent=True):
-        """Same as torch.nn.Module.register_buffer (persistent buffers go to the state_dict)."""
+        """Register a tensor that is part of the module's state but not a parameter, as
+        torch.nn.Module.register_buffer (BatchNorm's running mean is one).
+
+        A buffer moves with `to()`, is reached by `buffers()`, is available as
+        `self.<name>`, and is not returned by `parameters()`, so optimizers leave it alone.
+
+        Args:
+            name (str): the attribute name.
+            tensor (Tensor | None): the buffer; None registers the name with no tensor (left
+                out of the state_dict).
+            persistent (bool): if False, the buffer is left out of `state_dict()`.
+        """
         if "_buffers" not in self.__dict__:
             raise AttributeError("cannot assign buffer before Module.__init__() call")
         if not isinstance(name, str):
@@ -129,7 +170,14 @@ class Module(StateDictMixin):
         self._parameters[name] = param
 
     def add_module(self, name, module):
-        """Same as torch.nn.Module.add_module."""
+        """Register `module` as a child named `name` (the same as assigning
+        `self.<name> = module`), as torch.nn.Module.add_module.
+
+        Args:
+            name (str): the child's name (no dots); it prefixes the child's keys in the
+                state_dict.
+            module (Module | None): the child.
+        """
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{typename(module)} is not a Module subclass")
         if not isinstance(name, str):
@@ -285,13 +333,41 @@ class Module(StateDictMixin):
                 yield (module_prefix + ("." if module_prefix else "") + name, value)
 
     def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
-        """Same as torch.nn.Module.named_parameters: (name, Parameter) pairs."""
+        """Iterate over `(name, parameter)` pairs, as torch.nn.Module.named_parameters.
+
+        Names are dotted paths (`"0.weight"`, `"encoder.layers.1.bias"`), the keys the
+        parameters have in `state_dict()`.
+
+        Args:
+            prefix (str): prepended to every name.
+            recurse (bool): if False, only this module's own parameters, not its children's.
+            remove_duplicate (bool): if True, a parameter shared by several modules is
+                listed once.
+
+        Yields:
+            (str, Parameter): each parameter with its name.
+        """
         return self._named_members(
             lambda m: m._parameters.items(), prefix, recurse, remove_duplicate
         )
 
     def parameters(self, recurse=True):
-        """Same as torch.nn.Module.parameters."""
+        """Iterate over the module's parameters (its children's too), as
+        torch.nn.Module.parameters: what an optimizer is given.
+
+        Args:
+            recurse (bool): if False, only this module's own parameters.
+
+        Yields:
+            Parameter: each parameter once, in registration order.
+
+        Examples:
+            >>> import ember
+            >>> model = ember.nn.Linear(3, 2)
+            >>> [tuple(p.shape) for p in model.parameters()]
+            [(2, 3), (2,)]
+            >>> optimizer = ember.optim.SGD(model.parameters(), lr=0.1)
+        """
         for _, param in self.named_parameters(recurse=recurse):
             yield param
 
@@ -313,7 +389,7 @@ class Module(StateDictMixin):
                 yield name, module
 
     def children(self):
-        """Same as torch.nn.Module.children."""
+        """Iterate over the immediate child modules, as torch.nn.Module.children."""
         for _, module in self.named_children():
             yield module
 
@@ -333,12 +409,25 @@ class Module(StateDictMixin):
             yield from module.named_modules(memo, sub_prefix, remove_duplicate)
 
     def modules(self):
-        """Same as torch.nn.Module.modules."""
+        """Iterate over this module and every module inside it, depth first, as
+        torch.nn.Module.modules."""
         for _, module in self.named_modules():
             yield module
 
     def apply(self, fn):
-        """Same as torch.nn.Module.apply: fn on every submodule (children first), then self."""
+        """Call `fn` on every submodule (children first) and then on this module, as
+        torch.nn.Module.apply; returns this module. Often used to initialise weights.
+
+        Examples:
+            >>> import ember
+            >>> from ember import nn
+            >>> def init_weights(m):
+            ...     if isinstance(m, nn.Linear):
+            ...         nn.init.zeros_(m.bias)
+            >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+            >>> model.apply(init_weights)[0].bias.tolist()
+            [0.0, 0.0, 0.0, 0.0]
+        """
         for module in self.children():
             module.apply(fn)
         fn(self)
@@ -346,7 +435,15 @@ class Module(StateDictMixin):
 
     # --- modes and gradients ---
     def train(self, mode=True):
-        """Same as torch.nn.Module.train."""
+        """Set training mode (True) or evaluation mode (False) on this module and every
+        submodule, as torch.nn.Module.train; returns this module.
+
+        The mode changes what Dropout and BatchNorm do; it does not turn gradients off
+        (use `ember.no_grad()` for that).
+
+        Args:
+            mode (bool): True for training, False for evaluation.
+        """
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
         self.training = mode
@@ -355,7 +452,10 @@ class Module(StateDictMixin):
         return self
 
     def eval(self):
-        """Same as torch.nn.Module.eval."""
+        """Set evaluation mode: the same as `train(False)`; returns this module.
+
+        Dropout passes its input through and BatchNorm uses its running statistics.
+        """
         return self.train(False)
 
     def requires_grad_(self, requires_grad=True):
@@ -365,7 +465,12 @@ class Module(StateDictMixin):
         return self
 
     def zero_grad(self, set_to_none=True):
-        """Same as torch.nn.Module.zero_grad."""
+        """Reset the gradients of every parameter, as torch.nn.Module.zero_grad.
+
+        Args:
+            set_to_none (bool): if True (the default), `.grad` becomes None (the next
+                backward allocates it anew); if False, it is filled with zeros in place.
+        """
         for p in self.parameters():
             if p._grad is None:
                 continue
@@ -402,8 +507,20 @@ class Module(StateDictMixin):
         return self
 
     def to(self, *args, **kwargs):
-        """Same as torch.nn.Module.to: move parameters and buffers to a device and/or a
-        floating dtype (parameters keep their identity)."""
+        """Move parameters and buffers to a device and/or cast the floating ones to a
+        dtype, as torch.nn.Module.to; returns this module, changed in place.
+
+        Accepts `to(device)`, `to(dtype)`, `to(device, dtype)`, `to(tensor)` (its device and
+        dtype) and the keywords `device=` and `dtype=`. Parameters keep their identity, so
+        an optimizer built before the move still holds them. Integer buffers keep their
+        dtype.
+
+        Examples:
+            >>> import ember
+            >>> model = ember.nn.Linear(3, 2).to(ember.float64)
+            >>> model.weight.dtype
+            ember.float64
+        """
         device, dtype = _parse_to(args, kwargs)
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(
@@ -456,7 +573,32 @@ class Module(StateDictMixin):
         return handle
 
     def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
-        """Same as torch.nn.Module.register_forward_hook."""
+        """Register `hook(module, args, output)`, called after every forward, as
+        torch.nn.Module.register_forward_hook.
+
+        A hook that returns a value replaces the output. Remove it with the returned
+        handle's `remove()`.
+
+        Args:
+            hook (Callable): `hook(module, args, output)`, or with `with_kwargs=True`
+                `hook(module, args, kwargs, output)`.
+            prepend (bool): run it before the hooks already registered.
+            with_kwargs (bool): pass the forward's keyword arguments too.
+            always_call (bool): run it even when the forward raises.
+
+        Returns:
+            RemovableHandle: call its `remove()` to unregister the hook.
+
+        Examples:
+            >>> import ember
+            >>> shapes = []
+            >>> layer = ember.nn.Linear(3, 2)
+            >>> handle = layer.register_forward_hook(lambda m, args, out: shapes.append(out.shape))
+            >>> _ = layer(ember.randn(5, 3))
+            >>> handle.remove()
+            >>> [tuple(s) for s in shapes]
+            [(5, 2)]
+        """
         handle = RemovableHandle.add(
             self._forward_hooks,
             hook,

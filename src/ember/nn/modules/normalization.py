@@ -160,7 +160,39 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    """Same as torch.nn.BatchNorm2d."""
+    """Batch normalization over each channel of a batch of images, as torch.nn.BatchNorm2d.
+
+    `y = (x - mean) / sqrt(var + eps) * weight + bias`, with mean and var taken per channel
+    over the batch and both spatial dimensions. In training mode the batch's own statistics
+    are used (var biased) and the running estimates move towards them:
+    `running = (1 - momentum) * running + momentum * batch_stat` (running_var with the
+    unbiased batch variance). In eval mode (`module.eval()`) the running estimates are used.
+
+    Args:
+        num_features (int): the number of channels C.
+        eps (float): added to the variance for numerical stability.
+        momentum (float | None): weight of each new batch in the running estimates; None for
+            a cumulative average over all batches seen.
+        affine (bool): if True, learn a per-channel `weight` (ones) and `bias` (zeros).
+        track_running_stats (bool): if True, keep `running_mean`, `running_var` and
+            `num_batches_tracked` as buffers (saved in the state_dict); if False, batch
+            statistics are used in eval mode too.
+        device (str | ember.device | None): where parameters and buffers live; the CPU if None.
+        dtype (ember.dtype | None): their dtype; the default dtype if None.
+
+    Shape:
+        - Input: `(N, C, H, W)`.
+        - Output: `(N, C, H, W)`, the same shape.
+
+    Examples:
+        >>> import ember
+        >>> bn = ember.nn.BatchNorm2d(16)
+        >>> y = bn(ember.randn(8, 16, 10, 10) * 3 + 5)
+        >>> abs(y.mean().item()) < 1e-5, round(y.std().item(), 2)
+        (True, 1.0)
+        >>> bn.num_batches_tracked.item()
+        1
+    """
 
     _dims = (4,)
 

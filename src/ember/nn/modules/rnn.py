@@ -371,10 +371,69 @@ class RNN(RNNBase):
 
 
 class LSTM(RNNBase):
-    """Same as torch.nn.LSTM (without proj_size): returns output, (h_n, c_n).
+    """A multi-layer long short-term memory network, as torch.nn.LSTM (without proj_size).
 
-    LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-    bidirectional=False, proj_size=0, device=None, dtype=None)
+    `LSTM(input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+    bidirectional=False, proj_size=0, device=None, dtype=None)`
+
+    For each element x_t of the sequence, each layer computes, from the previous hidden state
+    h_{t-1} and cell state c_{t-1} (sigma is the sigmoid, * the elementwise product):
+
+        i_t = sigma(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)     input gate
+        f_t = sigma(W_if x_t + b_if + W_hf h_{t-1} + b_hf)     forget gate
+        g_t = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)      cell candidate
+        o_t = sigma(W_io x_t + b_io + W_ho h_{t-1} + b_ho)     output gate
+        c_t = f_t * c_{t-1} + i_t * g_t
+        h_t = o_t * tanh(c_t)
+
+    A layer above the first takes the hidden states of the layer below as its input.
+    Calling the module returns `output, (h_n, c_n)`. A `PackedSequence`
+    (`nn.utils.rnn.pack_padded_sequence`) is accepted as input and gives a packed output.
+
+    Args:
+        input_size (int): features in each input element (H_in).
+        hidden_size (int): features in the hidden and cell states (H_hidden).
+        num_layers (int): stacked LSTM layers.
+        bias (bool): if False, the layers have no b_ih and b_hh.
+        batch_first (bool): if True, input and output are `(N, L, features)` instead of
+            `(L, N, features)`; the states keep their layout.
+        dropout (float): probability of dropout on each layer's output but the last (in
+            training mode only).
+        bidirectional (bool): if True, each layer also runs over the reversed sequence and
+            the two directions' outputs are concatenated (D = 2, otherwise D = 1).
+        proj_size (int): must be 0: ember's LSTM has no projections (larger values raise
+            NotImplementedError).
+        device (str | ember.device | None): where the parameters live; the CPU if None.
+        dtype (ember.dtype | None): the parameters' dtype; the default dtype if None.
+
+    Shape:
+        - input: `(L, N, H_in)`, `(N, L, H_in)` with `batch_first=True`, or unbatched
+          `(L, H_in)`, where L is the sequence length and N the batch size.
+        - hx (optional): a tuple `(h_0, c_0)`, each `(D * num_layers, N, H_hidden)` (or
+          `(D * num_layers, H_hidden)` unbatched); zeros if omitted.
+        - output: `(L, N, D * H_hidden)` (or `(N, L, D * H_hidden)` with `batch_first`): the
+          last layer's h_t for every t.
+        - h_n, c_n: `(D * num_layers, N, H_hidden)`: each layer's and direction's final states.
+
+    Weights:
+        For each layer k (the reverse direction's names end in `_reverse`):
+
+        - `weight_ih_l{k}`: the input weights `(W_ii|W_if|W_ig|W_io)`, shape
+          `(4 * hidden_size, input_size)` for k = 0, `(4 * hidden_size, D * hidden_size)`
+          above.
+        - `weight_hh_l{k}`: the hidden weights, `(4 * hidden_size, hidden_size)`.
+        - `bias_ih_l{k}`, `bias_hh_l{k}`: `(4 * hidden_size,)` each.
+
+        Every weight and bias starts from U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)).
+
+    Examples:
+        >>> import ember
+        >>> lstm = ember.nn.LSTM(10, 20, num_layers=2)
+        >>> x = ember.randn(5, 3, 10)                   # 5 steps, batch of 3
+        >>> h0, c0 = ember.zeros(2, 3, 20), ember.zeros(2, 3, 20)
+        >>> output, (h_n, c_n) = lstm(x, (h0, c0))
+        >>> tuple(output.shape), tuple(h_n.shape), tuple(c_n.shape)
+        ((5, 3, 20), (2, 3, 20), (2, 3, 20))
     """
 
     def __init__(self, *args, **kwargs):

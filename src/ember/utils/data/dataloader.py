@@ -30,7 +30,53 @@ class _InfiniteConstantSampler:
 
 
 class DataLoader:
-    """Same as torch.utils.data.DataLoader (loading runs in the main process)."""
+    """Batches from a dataset, in order or shuffled, as torch.utils.data.DataLoader.
+
+    Iterating over it yields batches: the samples that `batch_size` consecutive indices of
+    the sampler give, stacked by `collate_fn` (the default stacks tensors along a new first
+    dimension, turns numbers and NumPy arrays into tensors, and keeps tuples, lists and dicts
+    as they are, batched field by field). Each `for` loop over it is one epoch. Loading
+    runs in the main process: `num_workers > 0` is accepted with a warning and gives the
+    same batches in the same order.
+
+    Args:
+        dataset (Dataset | IterableDataset): where the samples come from.
+        batch_size (int | None): samples per batch; None turns batching off (each sample
+            is yielded on its own, with NumPy arrays turned into tensors).
+        shuffle (bool | None): draw the indices in a new random order every epoch (seeded by
+            `ember.manual_seed` or `generator`).
+        sampler (Sampler | Iterable | None): the order of the indices, instead of
+            `shuffle` (e.g. `WeightedRandomSampler`, `DistributedSampler`).
+        batch_sampler (Sampler | Iterable | None): yields whole lists of indices; excludes
+            batch_size, shuffle, sampler and drop_last.
+        num_workers (int): accepted for compatibility (see above).
+        collate_fn (Callable | None): turns a list of samples into a batch.
+        pin_memory (bool): accepted for compatibility; there is no pinned memory.
+        drop_last (bool): drop the last batch when it has fewer than `batch_size` samples.
+        timeout (float): accepted for compatibility.
+        worker_init_fn (Callable | None): accepted for compatibility.
+        multiprocessing_context: accepted with `num_workers > 0` only.
+        generator (Generator | None): the random generator the shuffling draws from.
+        prefetch_factor (int | None): accepted with `num_workers > 0` only.
+        persistent_workers (bool): accepted with `num_workers > 0` only.
+        pin_memory_device (str): accepted for compatibility.
+        in_order (bool): accepted for compatibility (batches always come in order).
+
+    `len(loader)` is the number of batches per epoch:
+    `ceil(len(dataset) / batch_size)`, or the floor with `drop_last=True`.
+
+    Examples:
+        >>> import ember
+        >>> from ember.utils.data import DataLoader, TensorDataset
+        >>> dataset = TensorDataset(ember.randn(10, 3), ember.arange(10))
+        >>> loader = DataLoader(dataset, batch_size=4, shuffle=True)
+        >>> len(loader)
+        3
+        >>> [tuple(x.shape) for x, y in loader]
+        [(4, 3), (4, 3), (2, 3)]
+        >>> sorted(ember.cat([y for _, y in loader]).tolist()) == list(range(10))
+        True
+    """
 
     _initialized = False
 

@@ -11,7 +11,31 @@ from ember import _random
 
 
 class Dataset:
-    """Same as torch.utils.data.Dataset: a map from indices to samples."""
+    """A map from indices to samples, as torch.utils.data.Dataset: subclass it for your data.
+
+    Implement `__getitem__(index)` to return one sample (a tensor, a tuple of tensors, a
+    dict, ...) and `__len__()` to return how many there are; a DataLoader then batches,
+    shuffles and samples it. `dataset_a + dataset_b` is a ConcatDataset.
+
+    Examples:
+        >>> import ember
+        >>> from ember.utils.data import DataLoader, Dataset
+        >>> class Squares(Dataset):
+        ...     def __init__(self, n):
+        ...         self.x = ember.arange(n, dtype=ember.float32)
+        ...
+        ...     def __len__(self):
+        ...         return len(self.x)
+        ...
+        ...     def __getitem__(self, index):
+        ...         return self.x[index], self.x[index] ** 2
+        >>> dataset = Squares(10)
+        >>> len(dataset), dataset[3][1].item()
+        (10, 9.0)
+        >>> x, y = next(iter(DataLoader(dataset, batch_size=4)))
+        >>> y.tolist()
+        [0.0, 1.0, 4.0, 9.0]
+    """
 
     def __getitem__(self, index):
         raise NotImplementedError("Subclasses of Dataset should implement __getitem__.")
@@ -31,7 +55,22 @@ class IterableDataset(Dataset):
 
 
 class TensorDataset(Dataset):
-    """Same as torch.utils.data.TensorDataset: sample i is (t[i] for t in tensors)."""
+    """A dataset of tensors that share their first dimension, as
+    torch.utils.data.TensorDataset: sample i is `tuple(t[i] for t in tensors)`.
+
+    Args:
+        *tensors (Tensor): the tensors, e.g. inputs and labels; each has the dataset's
+            length as its first dimension (AssertionError otherwise).
+
+    Examples:
+        >>> import ember
+        >>> from ember.utils.data import TensorDataset
+        >>> inputs, labels = ember.randn(100, 8), ember.randint(0, 3, (100,))
+        >>> dataset = TensorDataset(inputs, labels)
+        >>> x, y = dataset[0]
+        >>> len(dataset), tuple(x.shape), tuple(y.shape)
+        (100, (8,), ())
+    """
 
     def __init__(self, *tensors):
         if any(tensors[0].size(0) != t.size(0) for t in tensors):
