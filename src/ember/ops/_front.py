@@ -29,17 +29,19 @@ TAKES_OUT = frozenset(
 abs absolute acos acosh add addbmm addcdiv addcmul addmm addmv addr all amax amin any arange
 arccos arccosh arcsin arcsinh arctan arctan2 arctanh asin asinh atan atan2 atanh baddbmm
 bernoulli bitwise_and bitwise_not bitwise_or bitwise_xor bmm bucketize cat ceil cholesky
-cholesky_inverse cholesky_solve clamp clip column_stack concat concatenate cos cosh cross
-cumprod cumsum diag digamma div divide dot dstack empty eq erf erfc erfinv exp exp2 expm1 eye
-fix floor floor_divide fmax fmin fmod frac full gather ge ger greater greater_equal gt hstack
-hypot i0 index_add index_select inverse isin isneginf isposinf kron kthvalue le lerp less
-less_equal lgamma linspace log log10 log1p log2 logical_and logical_not logical_or logical_xor
-logit logspace logsumexp lt masked_select matmul matrix_power max maximum mean median min
-minimum mm msort mul multinomial multiply mv mvlgamma nan_to_num nanmean nanmedian ne neg
-negative nonzero norm normal not_equal ones outer polygamma pow qr rand randint randn randperm
-reciprocal remainder round row_stack rsqrt scatter_reduce searchsorted sigmoid sign sin sinc
-sinh slogdet softmax sort sqrt square stack std sub subtract svd take_along_dim tan tanh
-tensordot topk tril triu true_divide trunc var vdot vstack where xlogy zeros
+cholesky_inverse cholesky_solve clamp clip column_stack concat concatenate copysign cos cosh
+cross cummax cummin cumprod cumsum deg2rad diag diff digamma div divide dot dstack empty eq erf
+erfc erfinv exp exp2 expm1 eye fix float_power floor floor_divide fmax fmin fmod frac frexp
+full gather gcd ge ger greater greater_equal gt heaviside histc hstack hypot i0 index_add
+index_select inner inverse isin isneginf isposinf kron kthvalue lcm ldexp le lerp less
+less_equal lgamma linspace log log10 log1p log2 logaddexp logaddexp2 logcumsumexp logical_and
+logical_not logical_or logical_xor logit logspace logsumexp lt masked_select matmul
+matrix_power max maximum mean median min minimum mm msort mul multinomial multiply mv mvlgamma
+nan_to_num nanmean nanmedian ne neg negative nonzero norm normal not_equal ones outer polygamma
+pow qr rad2deg rand randint randn randperm reciprocal remainder renorm round row_stack rsqrt
+scatter_reduce searchsorted sgn sigmoid sign sin sinc sinh slogdet softmax sort sqrt square
+stack std sub subtract svd take_along_dim tan tanh tensordot topk tril triu true_divide trunc
+var vdot vstack where xlogy zeros
 """.split()
 )
 
