@@ -179,3 +179,17 @@ def test_backward_hooks_attribute():
     assert calls == [[3.0, 3.0]] and x.grad.tolist() == [6.0, 6.0]
     with pytest.raises(TypeError):
         x._backward_hooks = [print]
+
+
+def test_an_integer_index_of_a_1d_tensor_is_a_0d_view(lib):
+    """x[1] of a 1-d tensor is a view in PyTorch; NumPy's x[1] is a scalar copy, so an
+    in-place op on it used to change nothing."""
+    x = lib.zeros(3)
+    x[1].fill_(3)
+    x.select(0, 2).add_(5)
+    assert x.tolist() == [0.0, 3.0, 5.0]
+    w = lib.ones(3, requires_grad=True)
+    v = w * 1
+    v[1].mul_(4)
+    v.sum().backward()
+    assert w.grad.tolist() == [1.0, 4.0, 1.0]

@@ -222,6 +222,11 @@ def _take(x, index):
         raise _index_error(e, x.shape) from None
     if not _is_basic(index) and _backend.shares_storage(out, x):
         out = out.copy()  # a 0-d integer array indexes like an int in NumPy: PyTorch copies
+    elif index.__class__ is not _Staged and (
+        not hasattr(out, "shape") or (out.ndim == 0 and not _backend.shares_storage(out, x))
+    ):
+        # NumPy gives a scalar (a copy) for x[1] of a 1-d array; PyTorch a 0-d view
+        out = x[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]
     return out
 
 
