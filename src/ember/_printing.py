@@ -74,4 +74,17 @@ def tensor_repr(t) -> str:
         suffixes.append(f"grad_fn=<{name}>")
     elif t.requires_grad:
         suffixes.append("requires_grad=True")
+    tangent = _tangent(t)
+    if tangent is not None:  # a dual tensor of forward-mode AD, printed as PyTorch does
+        suffixes.append(f"tangent={tensor_repr(tangent)}")
     return prefix + ", ".join([body, *suffixes]) + ")"
+
+
+def _tangent(t):
+    from ember.autograd.grad_mode import DUAL_LEVEL_OPEN
+
+    if not DUAL_LEVEL_OPEN[0]:
+        return None
+    from ember.autograd import forward_ad
+
+    return forward_ad.tangent_of(t)

@@ -363,6 +363,8 @@ class Tensor:
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f"assigned grad expected to be a Tensor or None, got {value!r}")
+            if value is self:
+                raise RuntimeError("can't assign Variable as its own grad")
             if value.shape != self.shape:
                 raise RuntimeError(
                     f"assigned grad has data of a different size: {list(value.shape)} vs "
@@ -412,6 +414,9 @@ class Tensor:
         if self._base is not None and self._base.requires_grad:
             raise RuntimeError("Can't detach views in-place. Use detach() instead.")
         self._node, self._requires_grad = None, False
+        from ember.autograd import forward_ad
+
+        forward_ad.set_tangent(self, None)  # it leaves forward mode too, as PyTorch
         return self
 
     def retain_grad(self):

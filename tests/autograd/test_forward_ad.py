@@ -222,3 +222,24 @@ def test_an_op_without_a_derivative_refuses_forward_mode():
         x = fw.make_dual(ember.ones(2), ember.ones(2))
         with pytest.raises(NotImplementedError, match="Trying to use forward AD with .* that "):
             _HalfDifferentiable.apply(x, ember.ones(2))
+
+
+def test_in_place_on_a_dual_leaves_the_primal_without_a_tangent(lib):
+    fwAD = lib.autograd.forward_ad
+    primal = lib.ones(2, dtype=lib.float64)
+    with fwAD.dual_level():
+        dual = fwAD.make_dual(primal, lib.tensor([1.0, 2.0], dtype=lib.float64))
+        dual *= 2
+        assert fwAD.unpack_dual(primal).tangent is None
+        assert fwAD.unpack_dual(dual).tangent.tolist() == [2.0, 4.0]
+        assert repr(dual).endswith(
+            "tangent=tensor([2., 4.], dtype=torch.float64))".replace("torch", lib.__name__)
+        )
+
+
+def test_detach_in_place_drops_the_tangent(lib):
+    fwAD = lib.autograd.forward_ad
+    with fwAD.dual_level():
+        dual = fwAD.make_dual(lib.ones(2), lib.ones(2)) * 1
+        dual.detach_()
+        assert fwAD.unpack_dual(dual).tangent is None

@@ -71,3 +71,18 @@ def test_inference_mode_is_per_thread():
     done.set()
     thread.join()
     assert seen["other"] is False
+
+
+def test_out_into_an_inference_tensor_outside_inference_mode_is_refused(lib):
+    with lib.inference_mode():
+        target = lib.zeros(2)
+    with pytest.raises(RuntimeError, match="Inplace update to inference tensor outside"):
+        lib.add(lib.ones(2), lib.ones(2), out=target)
+    if lib.__name__ == "ember":  # ember refuses before writing; PyTorch has written by then
+        assert target.tolist() == [0.0, 0.0]
+
+
+def test_a_tensor_cannot_be_its_own_grad(lib):
+    x = lib.ones(2, requires_grad=True)
+    with pytest.raises(RuntimeError, match="can't assign Variable as its own grad"):
+        x.grad = x

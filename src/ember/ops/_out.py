@@ -17,7 +17,7 @@ The rules, as PyTorch's:
 from __future__ import annotations
 
 from ember._backend import array_module
-from ember._tensor import Tensor
+from ember._tensor import InferenceVersion, Tensor, inference_on
 from ember._warn import warn
 from ember.autograd.grad_mode import DUAL_LEVEL_OPEN, _state
 
@@ -56,6 +56,13 @@ def check_out(op: str, out, inputs=()) -> None:
             raise RuntimeError(
                 f"{op}(): functions with out=... arguments don't support automatic "
                 "differentiation, but one of the arguments requires grad."
+            )
+    for target in targets:  # after the autograd check, as PyTorch orders them
+        if target._vc.__class__ is InferenceVersion and not inference_on():
+            raise RuntimeError(
+                "Inplace update to inference tensor outside InferenceMode is not allowed.You "
+                "can make a clone to get a normal tensor before doing inplace update.See "
+                "https://github.com/pytorch/rfcs/pull/17 for more details."
             )
 
 

@@ -166,9 +166,14 @@ def _write_back(view, view_of, result, op):
     if recipe.write_back is Primitive.write_back:
         strides, offset, _ = _geometry(view._data)
         where = (view._data.shape, strides, offset)
-        apply_inplace(base, lambda b: AsStrided.write_back(b, result, *where), (result,), op)
+        write = lambda b: AsStrided.write_back(b, result, *where)  # noqa: E731
     else:
-        apply_inplace(base, lambda b: recipe.write_back(b, result, *args), (result,), op)
+        write = lambda b: recipe.write_back(b, result, *args)  # noqa: E731
+    if forward_ad.passes_tangent_to_base(view):
+        apply_inplace(base, write, (result,), op)
+    else:  # make_dual's and unpack_dual's views: their base keeps its own tangent
+        with forward_ad.suspended():
+            apply_inplace(base, write, (result,), op)
     fresh = _remake(view_of)
     view._node, view._output_nr = fresh._node, fresh._output_nr
     view._requires_grad = fresh._requires_grad
