@@ -2,6 +2,7 @@
 
 import dataclasses
 import threading
+import zipfile
 
 import pytest
 
@@ -121,3 +122,41 @@ def test_module_paths_programs_import_from(path, name):
     assert issubclass(
         found, ember.nn.Linear if name.startswith("NonDyn") else getattr(ember.nn, name)
     )
+
+
+def _pt_file(path, obj):
+    import pickle
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", pickle.dumps(obj, protocol=2))
+        z.writestr("archive/byteorder", "little")
+    return path
+
+
+def _chain(n):
+    head = Counter(0)
+    for _ in range(1, n):
+        head = Counter(head)
+    return head
+
+
+def test_allowed_classes_count_toward_depth_and_memory(tmp_path):
+    with ember.serialization.safe_globals([Counter]):
+        loaded = ember.load(_pt_file(tmp_path / "ok.pt", _chain(100)))
+        assert type(loaded.n.n) is Counter
+        # each object nests its state dict: 300 objects are 600 levels
+        with pytest.raises(ValueError, match="nested more than 500 levels deep"):
+            ember.load(_pt_file(tmp_path / "deep.pt", _chain(300)))
+        shared = list(range(5000))  # one memoized list, the state of many objects
+        many = _pt_file(tmp_path / "many.pt", [Counter(shared) for _ in range(100)])
+        assert ember.load(many)[99].n == shared
+        # one memoized state of 10,000 attributes, set on 20,000 objects: each BUILD copies it
+        state = b"}q\x01(" + b"".join(b"X\x06\x00\x00\x00a%05dK\x01" % i for i in range(10_000))
+        objects = b"h\x00)\x81h\x01b" * 20_000
+        data = b"\x80\x02c" + __name__.encode() + b"\nCounter\nq\x000" + state + b"u0]("
+        path = tmp_path / "wide.pt"
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("archive/data.pkl", data + objects + b"e.")
+        with pytest.raises(ValueError, match="crafted to exhaust memory"):
+            ember.load(path)

@@ -5,6 +5,9 @@ import io
 import json
 import os
 import pickle
+import signal
+import subprocess
+import sys
 import tracemalloc
 import zipfile
 
@@ -669,3 +672,143 @@ def test_a_torch_checkpoint_runs_in_the_same_ember_model(tmp_path, torch):
     np.testing.assert_array_equal(
         again(ember.from_numpy(x)).detach().numpy(), ours(ember.from_numpy(x)).detach().numpy()
     )
+
+
+# ---------------------------------------------------------------- issue: bounds and litter
+
+
+def _nested_tuple_pkl(depth, as_key=True):
+    inner = b")" + b"\x85" * (depth - 1)  # `depth` tuples, one inside the next
+    return b"\x80\x02}" + inner + b"K\x01s." if as_key else b"\x80\x02" + inner + b"."
+
+
+def test_errors_name_ember_load_and_the_file(tmp_path):
+    path = _write_header(
+        tmp_path, {"x": {"dtype": "F32", "shape": [0, 2**64], "data_offsets": [0, 0]}}
+    )
+    with pytest.raises(ValueError) as info:
+        ember.load(path)
+    assert str(info.value).startswith(f"ember.load({str(path)!r}): not a valid checkpoint: ")
+    assert "too large for any array" in str(info.value)
+    with pytest.raises(ValueError, match=r"^ember\.load\(<BytesIO>\): .*too large"):
+        ember.load(io.BytesIO(path.read_bytes()))
+    pt = _pt_zip(tmp_path / "put.pt", b"\x80\x02K\x01p" + b"1" * 5000 + b"\n.")
+    with pytest.raises(ValueError, match=r"^ember\.load\('.*put\.pt'\): .*at most 18 digits"):
+        ember.load(pt)
+    with pytest.raises(UnsafeCheckpointError, match=r"^ember\.load\('.*evil\.pt'\): refused"):
+        ember.load(_pt_zip(tmp_path / "evil.pt", b"\x80\x02cos\nsystem\n."))
+
+
+@pytest.mark.parametrize("as_key", [True, False])
+def test_nesting_is_capped_at_max_depth(tmp_path, as_key):
+    limit = ember.serialization.MAX_DEPTH - as_key  # a key is one level inside its dict
+    path = _pt_zip(tmp_path / "ok.pt", _nested_tuple_pkl(limit, as_key))
+    loaded = ember.load(path)
+    key = next(iter(loaded)) if as_key else loaded
+    depth = 0
+    while isinstance(key, tuple):
+        key, depth = (key[0] if key else None), depth + 1
+    assert depth == limit
+    with pytest.raises(ValueError, match="nested more than 500 levels deep"):
+        ember.load(_pt_zip(tmp_path / "deep.pt", _nested_tuple_pkl(limit + 1, as_key)))
+
+
+def test_nesting_built_by_appends_is_capped(tmp_path):
+    n = ember.serialization.MAX_DEPTH + 1
+    with pytest.raises(ValueError, match="levels deep"):
+        ember.load(_pt_zip(tmp_path / "l.pt", b"\x80\x02" + b"]" * n + b"a" * (n - 1) + b"."))
+    document = '{"version":1,"object":' + '{"list":[' * n + "]}" * n + "}"
+    with pytest.raises(ValueError, match="levels deep|not valid JSON"):  # JSON's own limit
+        ember.load(_write_header(tmp_path, {"__metadata__": {"ember": document}}))
+
+
+def test_memo_reuse_is_charged_for_every_copy(tmp_path):
+    from tests.hostile_files import pt_memo_frozenset, pt_memo_size
+
+    # the same lists passed a few times load; passed hundreds of times they are refused
+    for writer in (pt_memo_size, pt_memo_frozenset):
+        small = ember.load(writer(tmp_path / "few.pt", n=20_000, calls=3))
+        assert len(small) == 3 and len(small[0]) in (20_000, 20_000 % 65536)
+        with pytest.raises(ValueError, match=r"ember\.load allows 32 x the file's size \+ 32 MiB"):
+            ember.load(writer(tmp_path / "many.pt", n=20_000, calls=3000))
+
+
+def test_shared_tuples_cannot_make_hashing_explode(tmp_path):
+    from tests.hostile_files import pt_hash_bomb
+
+    assert ember.load(pt_hash_bomb(tmp_path / "ok.pt", levels=8))  # 256 nodes: fine
+    with pytest.raises(ValueError, match="hashing work"):
+        ember.load(pt_hash_bomb(tmp_path / "bomb.pt", levels=60))
+
+
+def test_many_small_objects_are_refused_past_the_budget(tmp_path):
+    from tests.hostile_files import pt_many_empty_sets, st_zero_size_entries
+
+    assert len(ember.load(pt_many_empty_sets(tmp_path / "few.pt", n=1000))) == 1000
+    with pytest.raises(ValueError, match="crafted to exhaust memory"):
+        ember.load(pt_many_empty_sets(tmp_path / "many.pt", n=200_000))
+    assert len(ember.load(st_zero_size_entries(tmp_path / "few", n=1000))) == 1000
+
+
+def test_safetensors_records_with_wrong_types_are_refused(tmp_path):
+    ok = {"x": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}
+    for record in [
+        {"tensor": "x", "requires_grad": [1]},
+        {"tensor": "x", "device": {"a": 1}},
+        {"ndarray": ["x"]},
+        {"dtype": ["float32"]},
+    ]:
+        document = json.dumps({"version": 1, "object": record})
+        path = _write_header(tmp_path, {**ok, "__metadata__": {"ember": document}}, b"\x01")
+        with pytest.raises(ValueError, match="not a valid checkpoint"):
+            ember.load(path)
+
+
+def _kill_during_save(target):
+    """Run ember.save(target) in a child that SIGKILLs itself halfway through the write."""
+    code = (
+        "import os, signal, sys, ember\n"
+        "from ember import serialization\n"
+        "def half(fh, header, arrays):\n"
+        "    fh.write(b'partial'); fh.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
+        "serialization._write = half\n"
+        "ember.save({'w': ember.ones(3)}, sys.argv[1])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(target)], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
+def test_a_later_save_removes_temporary_files_of_dead_writers(tmp_path):
+    from ember import serialization
+
+    target = tmp_path / "ckpt.pt"
+    _kill_during_save(target)
+    (left,) = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert left.name.startswith(".ckpt.pt.") and not target.exists()
+    tag, nonce = f"{serialization._host_tag()}-{os.getpid()}", "0123456789ab"
+    in_flight = tmp_path / f".other.pt.{tag}.{nonce}.tmp"  # a live writer: this process
+    elsewhere = tmp_path / f".x.pt.otherhost-999999.{nonce}.tmp"  # another machine's writer
+    unrelated = tmp_path / ".notes.tmp"
+    for path in (in_flight, elsewhere, unrelated):
+        path.write_bytes(b"keep")
+    ember.save({"w": ember.ones(2)}, target)
+    assert not left.exists()
+    assert in_flight.exists() and elsewhere.exists() and unrelated.exists()
+    assert ember.load(target)["w"].tolist() == [1.0, 1.0]
+
+
+def test_save_fsyncs_the_directory_after_the_rename(tmp_path, monkeypatch):
+    events, names = [], {}
+    real_open, real_replace = os.open, os.replace
+
+    def spy_open(path, flags, *args):
+        fd = real_open(path, flags, *args)
+        names[fd] = os.fspath(path)
+        return fd
+
+    monkeypatch.setattr(os, "open", spy_open)
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("rename"), real_replace(a, b)))
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append(f"fsync {names.get(fd, 'file')}"))
+    ember.save({"w": ember.ones(2)}, tmp_path / "c.pt")
+    assert events[-2:] == ["rename", f"fsync {tmp_path}"], events
+    assert events[0].startswith("fsync") and events[0] != f"fsync {tmp_path}", events

@@ -5,13 +5,16 @@ gives each tensor's dtype, shape and byte range, then the raw bytes. Anything ar
 (nested dicts, lists, tuples, int keys, numbers, strings) is stored as JSON in the header's
 `__metadata__` under the key "ember"; a flat {name: tensor} state dict is a plain safetensors
 file that other tools read as is. Files are written atomically (a temporary file in the same
-directory, flushed, fsynced and renamed over the target), so a crash never leaves half a
-checkpoint.
+directory, flushed, fsynced and renamed over the target, then the directory fsynced), so a
+crash never leaves half a checkpoint; the temporary file's name carries the writer's host and
+process id, and a later save into the folder removes those whose writer has died.
 
 `ember.load` reads these files and PyTorch's zip checkpoints (`.pt`/`.pth`). Nothing is ever
 unpickled: PyTorch's `data.pkl` goes through a small reader (ember._pt_reader) that only knows
 how to rebuild tensors and containers and refuses every other global. Every size is checked
-against the file before anything is allocated.
+against the file before anything is allocated, and what a load builds is counted: at most
+MEMORY_FACTOR times the file's size plus MEMORY_ALLOWANCE bytes of objects, nested at most
+MAX_DEPTH deep. A file asking for more is refused with a ValueError naming it.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ import json
 import math
 import os
 import pickle
+import re
 import secrets
+import socket
+import sys
 
 import numpy
 
@@ -36,6 +42,12 @@ from ember._safe_globals import (  # noqa: F401  (public: ember.serialization.*)
 from ember._tensor import Tensor
 
 MAX_HEADER_BYTES = 100_000_000  # the safetensors limit
+MAX_DEPTH = 500  # containers nested deeper are refused (as ember.save refuses to write them)
+MEMORY_FACTOR = 32  # a load may build objects of up to this many times the file's size ...
+MEMORY_ALLOWANCE = 32 << 20  # ... plus this many bytes
+# more bytes than any array NumPy can describe (and than any machine has)
+MAX_ARRAY_BYTES = 2**62
+_MAX_NDIM = 32
 _METADATA_KEY = "ember"
 _FORMAT_VERSION = 1
 
@@ -67,6 +79,53 @@ _ST_NAME = {
 
 class UnsafeCheckpointError(pickle.UnpicklingError, RuntimeError):
     """A checkpoint asked for code ember will not run (a global off the allow-list)."""
+
+
+class _Refused(ValueError):
+    """A file refused by a reader; load() puts "ember.load(<file>): " in front of the reason."""
+
+
+class _Budget:
+    """The memory a load may still build, in bytes (MEMORY_FACTOR x size + MEMORY_ALLOWANCE).
+
+    Readers charge what they are about to build (or have just built from things already
+    charged); going over refuses the file, so peak memory follows the file's size.
+    """
+
+    __slots__ = ("left", "limit", "size")
+
+    def __init__(self, size):
+        self.size = size
+        self.limit = self.left = MEMORY_FACTOR * size + MEMORY_ALLOWANCE
+
+    def refund(self, nbytes):
+        """Give back what a finished step freed (a temporary copy)."""
+        self.left += nbytes
+
+    def charge(self, nbytes):
+        self.left -= nbytes
+        if self.left < 0:
+            self.left = 0  # stay refused, whatever is charged next
+            raise _corrupt(
+                f"it asks for more than {self.limit >> 20} MiB of objects (or as much hashing "
+                f"work) from a file of {self.size} bytes, and ember.load allows "
+                f"{MEMORY_FACTOR} x the file's size + {MEMORY_ALLOWANCE >> 20} MiB; the file "
+                "looks crafted to exhaust memory or time"
+            )
+
+
+def too_deep():
+    """The refusal for data nested deeper than MAX_DEPTH."""
+    return _corrupt(f"its data is nested more than {MAX_DEPTH} levels deep")
+
+
+def check_shape(shape, itemsize, what):
+    """Refuse a shape NumPy cannot describe (huge dimensions even when one of them is 0)."""
+    if len(shape) > _MAX_NDIM:
+        raise _corrupt(f"{what} has {len(shape)} dimensions; at most {_MAX_NDIM} are supported")
+    if math.prod(d for d in shape if d) * itemsize > MAX_ARRAY_BYTES:
+        dims = ", ".join(str(d) if d < 10**6 else f"~2**{d.bit_length() - 1}" for d in shape)
+        raise _corrupt(f"{what} has shape [{dims[:200]}], too large for any array")
 
 
 # ---------------------------------------------------------------- save
@@ -118,10 +177,52 @@ def _write(fh, header, arrays):
             fh.write(memoryview(array).cast("B"))
 
 
+# a temporary file: .<target name>.<host>-<pid>.<random>.tmp
+_TMP_NAME = re.compile(r"\..+\.([A-Za-z0-9_]+)-(\d+)\.[0-9a-f]{12}\.tmp")
+
+
+def _host_tag():
+    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process, or cannot tell: assume it still writes
+    return True
+
+
+def _remove_orphans(directory):
+    """Remove the temporary files of ember.save calls on this host whose process has died.
+
+    A save in flight is never touched: its process is alive. Files of other hosts (a shared
+    folder) are left alone, as this host cannot see their processes.
+    """
+    host = _host_tag()
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        match = _TMP_NAME.fullmatch(entry.name)
+        if match is None or match.group(1) != host or _pid_alive(int(match.group(2))):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+        except OSError:
+            pass  # removed by another saver meanwhile, or not ours to remove
+
+
 def _write_atomically(path, header, arrays):
-    """Write to a temporary file beside `path`, fsync it, then rename it over `path`."""
+    """Write to a temporary file beside `path`, fsync it, rename it over `path`, then fsync
+    the directory; finally remove temporary files left by dead writers."""
     directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    name = f".{os.path.basename(path)}.{_host_tag()}-{os.getpid()}.{secrets.token_hex(6)}.tmp"
+    tmp = os.path.join(directory, name)
     # O_EXCL: never follow or reuse an existing name; mode 0o666 lets the umask decide
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
@@ -136,7 +237,13 @@ def _write_atomically(path, header, arrays):
         except FileNotFoundError:
             pass
         raise
-    try:  # make the rename itself durable (POSIX; not possible everywhere)
+    _fsync_directory(directory)
+    _remove_orphans(directory)
+
+
+def _fsync_directory(directory):
+    """Make a rename in `directory` durable (POSIX; not possible everywhere)."""
+    try:
         dir_fd = os.open(directory, os.O_RDONLY)
     except OSError:
         return
@@ -268,19 +375,36 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
     reader that only rebuilds tensors and containers. Tensors land on the CPU unless
     `map_location` (a device, a string, a {saved: target} dict or a callable taking
     (tensor, saved_location)) says otherwise. Truncated, corrupt or hostile files raise
-    ValueError (or UnsafeCheckpointError, a RuntimeError, naming a refused global).
+    ValueError (or UnsafeCheckpointError, a RuntimeError, naming a refused global), with a
+    message that starts "ember.load(<file>): ". A load builds at most MEMORY_FACTOR times the
+    file's size plus MEMORY_ALLOWANCE bytes of objects, nested at most MAX_DEPTH deep; a file
+    that asks for more is refused.
     """
     placer = _Placer(map_location)
-    if isinstance(f, (str, os.PathLike)):
-        with open(f, "rb") as fh:
-            return _load_from(fh, os.fstat(fh.fileno()).st_size, placer)
-    if not (hasattr(f, "seek") and hasattr(f, "tell") and _seekable(f)):
-        f = io.BytesIO(f.read())
-    start = f.tell()
-    f.seek(0, io.SEEK_END)
-    size = f.tell() - start
-    f.seek(start)
-    return _load_from(_Window(f, start) if start else f, size, placer)
+    where = _describe_source(f)
+    try:
+        if isinstance(f, (str, os.PathLike)):
+            with open(f, "rb") as fh:
+                return _load_from(fh, os.fstat(fh.fileno()).st_size, placer)
+        if not (hasattr(f, "seek") and hasattr(f, "tell") and _seekable(f)):
+            f = io.BytesIO(f.read())
+        start = f.tell()
+        f.seek(0, io.SEEK_END)
+        size = f.tell() - start
+        f.seek(start)
+        return _load_from(_Window(f, start) if start else f, size, placer)
+    except _Refused as e:
+        raise ValueError(f"ember.load({where}): {e}") from None
+    except UnsafeCheckpointError as e:
+        raise UnsafeCheckpointError(f"ember.load({where}): {e}") from None
+
+
+def _describe_source(f):
+    """How error messages name the file: its path, or the file object's name or type."""
+    name = f if isinstance(f, (str, os.PathLike)) else getattr(f, "name", None)
+    if isinstance(name, (str, os.PathLike)):
+        return repr(os.fspath(name))
+    return f"<{type(f).__name__}>"
 
 
 def _seekable(f):
@@ -317,33 +441,56 @@ class _Window(io.RawIOBase):
 def _load_from(fh, size, placer):
     magic = fh.read(4)
     fh.seek(0)
+    budget = _Budget(size)
     if magic[:2] == b"PK":
         from ember import _pt_reader
 
-        return _pt_reader.read(fh, size, placer)
+        return _pt_reader.read(fh, size, placer, budget)
     if magic[:1] == b"\x80":
-        raise ValueError(
-            "ember.load: this is a raw pickle (PyTorch's legacy format or a pickled object). "
+        raise _Refused(
+            "this is a raw pickle (PyTorch's legacy format or a pickled object). "
             "ember never unpickles files; re-save it with a recent torch.save (zip format) or "
             "with ember.save"
         )
-    return _read_safetensors(fh, size, placer)
+    return _read_safetensors(fh, size, placer, budget)
 
 
 def _corrupt(message):
-    return ValueError(f"ember.load: not a valid checkpoint: {message}")
+    """A refusal; load() names the file in front of it."""
+    return _Refused(f"not a valid checkpoint: {message}")
 
 
 def _unique_pairs(pairs):
     out = {}
     for key, value in pairs:
         if key in out:
-            raise _corrupt(f"the header names {key!r} twice")
+            raise _corrupt(f"the header names {key!r:.80} twice")
         out[key] = value
     return out
 
 
-def _read_safetensors(fh, size, placer):
+def _charge_json(budget, text):
+    """Charge what parsing this JSON text builds, before parsing it.
+
+    Every value follows a comma, colon or opening bracket outside a string, or is a string;
+    each costs at most a small object, and the strings' contents at most the text's size.
+    """
+    plain = text.replace("\\\\", "").replace('\\"', "")  # now every quote opens or closes
+    budget.charge(3 * sys.getsizeof(text))  # the copies made to count, freed at once
+    outside = _STRINGS.sub('""', plain)
+    del plain
+    tokens = 1 + outside.count('"') // 2 + sum(outside.count(c) for c in ",:[{")
+    del outside
+    budget.refund(3 * sys.getsizeof(text))
+    budget.charge(_JSON_VALUE * tokens + sys.getsizeof(text))
+
+
+_STRINGS = re.compile(r'"[^"]*"')  # strings without escaped quotes: linear, no backtracking
+_JSON_VALUE = 64  # bytes: a parsed JSON value (a small object and the slot holding it)
+_ENTRY_OVERHEAD = 1024  # bytes: a loaded tensor's objects besides its data
+
+
+def _read_safetensors(fh, size, placer, budget):
     if size < 8:
         raise _corrupt(f"the file has {size} bytes, fewer than a safetensors header needs")
     header_len = int.from_bytes(_read_exact(fh, 8), "little")
@@ -356,9 +503,16 @@ def _read_safetensors(fh, size, placer):
         raise _corrupt(f"the header claims {header_len} bytes, over the {MAX_HEADER_BYTES} limit")
     raw = _read_exact(fh, header_len)
     try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_pairs)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise _corrupt(f"the header is not valid JSON ({e})") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _corrupt(f"the header is not UTF-8 text (bad byte at {e.start})") from None
+    del raw
+    _charge_json(budget, text)
+    try:
+        header = json.loads(text, object_pairs_hook=_unique_pairs)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise _corrupt(f"the header is not valid JSON ({str(e)[:200]})") from None
+    del text
     if not isinstance(header, dict):
         raise _corrupt("the header is not a JSON object")
     metadata = header.pop("__metadata__", None)
@@ -366,7 +520,8 @@ def _read_safetensors(fh, size, placer):
         isinstance(metadata, dict) and all(isinstance(v, str) for v in metadata.values())
     ):
         raise _corrupt("__metadata__ must map strings to strings")
-    entries = _check_entries(header, size - 8 - header_len)
+    entries = _check_entries(header, size - 8 - header_len, budget)
+    del header
     base = 8 + header_len
     arrays = {}
     for name, (st_dtype, shape, begin, end) in entries.items():
@@ -375,50 +530,57 @@ def _read_safetensors(fh, size, placer):
     structure = (metadata or {}).get(_METADATA_KEY)
     if structure is None:  # a plain safetensors file: a dict of tensors
         return {name: placer.place(Tensor._make(a), "cpu") for name, a in arrays.items()}
+    _charge_json(budget, structure)
     try:
         document = json.loads(structure)
     except (json.JSONDecodeError, RecursionError) as e:
-        raise _corrupt(f"the ember metadata is not valid JSON ({e})") from None
+        raise _corrupt(f"the ember metadata is not valid JSON ({str(e)[:200]})") from None
     if not isinstance(document, dict) or document.get("version") != _FORMAT_VERSION:
         raise _corrupt("the ember metadata has an unknown layout or version")
     try:
-        return _Decoder(arrays, placer).decode(document.get("object"))
+        return _Decoder(arrays, placer, budget).decode(document.get("object"), 0)
     except RecursionError:
-        raise _corrupt("the ember metadata is nested too deeply") from None
+        raise too_deep() from None
 
 
-def _check_entries(header, data_len):
-    """Validate every tensor's dtype, shape and byte range before reading any of them."""
+def _check_entries(header, data_len, budget):
+    """Validate every tensor's dtype, shape and byte range before reading any of them, and
+    charge each tensor's objects and data to the budget."""
+    budget.charge(_ENTRY_OVERHEAD * len(header))
     entries = {}
     for name, info in header.items():
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
-            raise _corrupt(f"tensor {name!r} needs exactly dtype, shape and data_offsets")
+            raise _corrupt(f"tensor {name!r:.80} needs exactly dtype, shape and data_offsets")
         st_dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
         if st_dtype not in _ST_DTYPES:
-            raise _corrupt(f"tensor {name!r} has an unknown dtype {st_dtype!r}")
+            raise _corrupt(f"tensor {name!r:.80} has an unknown dtype {st_dtype!r:.40}")
         if not (isinstance(shape, list) and all(_is_count(d) for d in shape)):
-            raise _corrupt(f"tensor {name!r} has an invalid shape {shape!r}")
+            raise _corrupt(f"tensor {name!r:.80} has an invalid shape {shape!r:.80}")
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_is_count, offsets))):
-            raise _corrupt(f"tensor {name!r} has invalid data_offsets {offsets!r}")
+            raise _corrupt(f"tensor {name!r:.80} has invalid data_offsets {offsets!r:.80}")
+        itemsize = _ST_DTYPES[st_dtype].itemsize
+        check_shape(shape, itemsize, f"tensor {name!r:.80}")
         begin, end = offsets
         if not begin <= end <= data_len:
             raise _corrupt(
-                f"tensor {name!r} spans bytes {begin}..{end}, past the {data_len} bytes of data "
-                "(truncated file?)"
+                f"tensor {name!r:.80} spans bytes {begin}..{end}, past the {data_len} bytes of "
+                "data (truncated file?)"
             )
-        nbytes = math.prod(shape) * _ST_DTYPES[st_dtype].itemsize
+        nbytes = math.prod(shape) * itemsize
         if nbytes != end - begin:
             raise _corrupt(
-                f"tensor {name!r} of shape {shape} and dtype {st_dtype} needs {nbytes} bytes but "
-                f"its offsets give {end - begin}"
+                f"tensor {name!r:.80} of shape {shape} and dtype {st_dtype} needs {nbytes} bytes "
+                f"but its offsets give {end - begin}"
             )
+        # the data, and the converted copy BOOL and BF16 need (float32 from 2-byte BF16)
+        budget.charge(nbytes * {"BOOL": 2, "BF16": 4}.get(st_dtype, 1))
         entries[name] = (st_dtype, tuple(shape), begin, end)
     # the data must be covered exactly once: no overlaps, no holes (as safetensors requires)
     position = 0
     for name, (_, _, begin, end) in sorted(entries.items(), key=lambda e: (e[1][2], e[1][3])):
         if begin != position:
             what = "overlaps another tensor" if begin < position else "leaves a gap before it"
-            raise _corrupt(f"tensor {name!r} {what} (bytes {begin}..{end})")
+            raise _corrupt(f"tensor {name!r:.80} {what} (bytes {begin}..{end})")
         position = end
     if position != data_len:
         raise _corrupt(f"{data_len - position} bytes after the last tensor belong to no tensor")
@@ -443,7 +605,7 @@ def _read_array(fh, st_dtype, shape, nbytes, name):
     while got < nbytes:
         n = fh.readinto(view[got:])
         if not n:
-            raise _corrupt(f"tensor {name!r}: the file ended early (truncated?)")
+            raise _corrupt(f"tensor {name!r:.80}: the file ended early (truncated?)")
         got += n
     raw = raw.reshape(shape)
     if st_dtype == "BOOL":
@@ -456,35 +618,41 @@ def _read_array(fh, st_dtype, shape, nbytes, name):
 class _Decoder:
     """Rebuilds the object tree from the ember metadata, refusing anything it does not know."""
 
-    def __init__(self, arrays, placer):
+    def __init__(self, arrays, placer, budget):
         self.arrays = arrays
         self.placer = placer
+        self.budget = budget
         self.tensors = {}
 
-    def decode(self, node):
+    def decode(self, node, depth):
         if node is None or isinstance(node, (bool, int, float, str)):
             return node
         if not (isinstance(node, dict) and len(node) >= 1):
-            raise _corrupt(f"unexpected value in the ember metadata: {node!r:.80}")
+            raise _corrupt(f"unexpected value in the ember metadata: {type(node).__name__}")
         if "tensor" in node:
             return self._tensor(node)
         if len(node) != 1:
-            raise _corrupt(f"unexpected record in the ember metadata: {sorted(node)}")
+            raise _corrupt(f"unexpected record in the ember metadata: {sorted(node)!r:.80}")
         ((kind, value),) = node.items()
-        if kind in ("list", "tuple"):
+        if kind in ("list", "tuple", "dict", "odict", "counter"):
+            if depth >= MAX_DEPTH:
+                raise too_deep()
             self._expect(isinstance(value, list), kind)
-            items = [self.decode(v) for v in value]
+            per_item = 16 if kind in ("list", "tuple") else _JSON_VALUE
+            self.budget.charge(_JSON_VALUE + per_item * len(value))  # the container being built
+        if kind in ("list", "tuple"):
+            items = [self.decode(v, depth + 1) for v in value]
             return items if kind == "list" else tuple(items)
         if kind in ("dict", "odict", "counter"):
-            self._expect(isinstance(value, list) and all(_is_pair(p) for p in value), kind)
+            self._expect(all(_is_pair(p) for p in value), kind)
             cls = {"dict": dict, "odict": collections.OrderedDict, "counter": collections.Counter}
             out = cls[kind]()
             for k, v in value:
-                key = self.decode(k)
+                key = self.decode(k, depth + 1)
                 try:
-                    out[key] = self.decode(v)
+                    out[key] = self.decode(v, depth + 1)
                 except TypeError:
-                    raise _corrupt(f"unhashable dict key {key!r:.80}") from None
+                    raise _corrupt(f"unhashable dict key (a {type(key).__name__})") from None
             return out
         if kind == "float":
             self._expect(value in ("nan", "inf", "-inf"), kind)
@@ -496,7 +664,7 @@ class _Decoder:
             except ValueError:
                 raise _corrupt("bad bytes record") from None
         if kind == "dtype":
-            self._expect(value in _dtype._NAMES, kind)
+            self._expect(isinstance(value, str) and value in _dtype._NAMES, kind)
             return _dtype._NAMES[value]
         if kind == "device":
             self._expect(isinstance(value, str), kind)
@@ -505,7 +673,7 @@ class _Decoder:
             except (RuntimeError, TypeError):
                 raise _corrupt(f"bad device {value!r:.40}") from None
         if kind == "ndarray":
-            self._expect(value in self.arrays, kind)
+            self._expect(isinstance(value, str) and value in self.arrays, kind)
             return self.arrays[value]
         raise _corrupt(f"unknown record {kind!r:.40} in the ember metadata")
 
@@ -518,11 +686,15 @@ class _Decoder:
         if not isinstance(name, str) or name not in self.arrays:
             raise _corrupt(f"the metadata refers to a missing tensor {name!r:.80}")
         if not set(node) <= {"tensor", "requires_grad", "parameter", "device"}:
-            raise _corrupt(f"unexpected tensor record keys {sorted(node)}")
+            raise _corrupt(f"unexpected tensor record keys {sorted(node)!r:.80}")
         key = (name, node.get("requires_grad", False), node.get("parameter", False))
+        location = node.get("device", "cpu")
+        if not (
+            isinstance(key[1], bool) and isinstance(key[2], bool) and isinstance(location, str)
+        ):
+            raise _corrupt(f"malformed tensor record for {name!r:.80}")
         if key not in self.tensors:
-            location = node.get("device", "cpu")
-            t = self.placer.place(Tensor._make(self.arrays[name]), str(location))
+            t = self.placer.place(Tensor._make(self.arrays[name]), location)
             self.tensors[key] = finish_tensor(t, key[1], key[2])
         return self.tensors[key]
 
