@@ -121,3 +121,41 @@ def test_idx_dataset_rejects_mismatched_labels(tmp_path):
         IDXDataset(images, write_idx(tmp_path / "lab", np.array([1, 2])))
     with pytest.raises(ValueError, match="labels must be one-dimensional"):
         IDXDataset(images, write_idx(tmp_path / "lab2", np.zeros((3, 2))))
+
+
+def test_read_idx_streams_a_gzip_bomb_and_stops_at_the_first_extra_byte(tmp_path):
+    import tracemalloc
+
+    from tests.hostile_files import idx_gzip_bomb
+
+    path = idx_gzip_bomb(tmp_path / "bomb.gz", mb=64)  # 10 images promised, 64 MB sent
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"bomb\.gz: more bytes after the data of shape"):
+            read_idx(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20  # a chunk of decompressed data, never the 64 MB
+
+
+def test_read_idx_refuses_claims_no_file_of_its_size_can_hold(tmp_path):
+    header = b"\x00\x00\x08\x03" + (2**32 - 1).to_bytes(4, "big") * 3
+    (tmp_path / "huge").write_bytes(header + b"\x00" * 16)
+    with pytest.raises(ValueError, match=r"huge: truncated IDX file: .* needs \d{20,} bytes"):
+        read_idx(tmp_path / "huge")
+    (tmp_path / "huge.gz").write_bytes(gzip.compress(header + b"\x00" * 16))
+    with pytest.raises(ValueError, match="more than a gzip file of .* bytes can hold"):
+        read_idx(tmp_path / "huge.gz")
+
+
+def test_read_idx_gzip_shorter_than_its_header_says(tmp_path):
+    data = idx_bytes(np.arange(6, dtype=np.uint8).reshape(2, 3))
+    (tmp_path / "short.gz").write_bytes(gzip.compress(data[:-2]))
+    with pytest.raises(
+        ValueError, match=r"short\.gz: truncated IDX file: .* needs 6 bytes .* found 4"
+    ):
+        read_idx(tmp_path / "short.gz")
+    (tmp_path / "long.gz").write_bytes(gzip.compress(data + b"\x00"))
+    with pytest.raises(ValueError, match=r"long\.gz: more bytes after the data of shape \(2, 3\)"):
+        read_idx(tmp_path / "long.gz")

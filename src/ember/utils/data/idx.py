@@ -8,7 +8,9 @@ big-endian int32, then the values in C order, big-endian. `read_idx` returns a N
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import struct
 import zlib
 
 import numpy
@@ -25,63 +27,107 @@ IDX_DTYPES = {
     0x0E: (numpy.dtype(">f8"), "double"),
 }
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-def _read_bytes(path):
-    """The file's bytes, gunzipped when it starts with the gzip magic (whatever its name)."""
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    if raw[:2] != _GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except EOFError:
-        raise ValueError(f"{path}: the gzip stream ends early (truncated download?)") from None
-    except (OSError, zlib.error) as e:
-        raise ValueError(f"{path}: corrupt gzip data ({e})") from None
+_CHUNK = 1 << 20
+_DEFLATE_RATIO = 1032  # the most one byte of deflate data can expand to
 
 
 def read_idx(path):
     """The array stored in an IDX file (gzipped or not), in native byte order.
 
-    Raises ValueError naming the file for a bad magic number, an unknown type code, or a file
-    whose size does not match its header (truncated or with trailing bytes).
+    The file is streamed: the header first, then exactly the bytes it promises, decompressed a
+    chunk at a time, so memory stays at the size of the array the header announces. Raises
+    ValueError naming the file for a bad magic number, an unknown type code, a header claiming
+    more data than the file can hold, or data that ends early or runs past what the header
+    says (refused as soon as the first extra byte is seen).
     """
     path = os.fspath(path)
-    data = _read_bytes(path)
-    if len(data) < 4:
-        raise ValueError(f"{path}: not an IDX file: {len(data)} bytes, shorter than the header")
-    if data[0] != 0 or data[1] != 0:
+    with open(path, "rb") as raw:
+        size = os.fstat(raw.fileno()).st_size
+        gzipped = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        if not gzipped:
+            return _read_stream(raw, path, size, size)
+        try:
+            with gzip.GzipFile(fileobj=raw, mode="rb") as fh:
+                return _read_stream(fh, path, None, size)
+        except EOFError:
+            raise ValueError(f"{path}: the gzip stream ends early (truncated download?)") from None
+        except (OSError, zlib.error) as e:
+            raise ValueError(f"{path}: corrupt gzip data ({e})") from None
+
+
+def _read_upto(fh, n):
+    """Up to n bytes (fewer only at the end of the stream)."""
+    parts, got = [], 0
+    while got < n:
+        part = fh.read(n - got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
+def _read_stream(fh, path, plain_size, file_size):
+    """Read an IDX stream; plain_size is the file's size when it is not compressed."""
+    head = _read_upto(fh, 4)
+    if len(head) < 4:
+        raise ValueError(f"{path}: not an IDX file: {len(head)} bytes, shorter than the header")
+    if head[0] != 0 or head[1] != 0:
         raise ValueError(
-            f"{path}: not an IDX file: bad magic number 0x{data[:4].hex()} "
+            f"{path}: not an IDX file: bad magic number 0x{head.hex()} "
             "(an IDX file starts with two zero bytes, a type code and a dimension count)"
         )
-    code, ndim = data[2], data[3]
+    code, ndim = head[2], head[3]
     if code not in IDX_DTYPES:
         known = ", ".join(f"0x{c:02X} ({name})" for c, (_, name) in IDX_DTYPES.items())
         raise ValueError(f"{path}: unknown IDX type code 0x{code:02X} (known: {known})")
     dtype = IDX_DTYPES[code][0]
     header_len = 4 + 4 * ndim
-    if len(data) < header_len:
+    dims = _read_upto(fh, 4 * ndim)
+    if len(dims) < 4 * ndim:
         raise ValueError(
             f"{path}: truncated IDX header: {ndim} dimensions need {header_len} bytes, "
-            f"the file has {len(data)}"
+            f"the file has {4 + len(dims)}"
         )
-    shape = tuple(int(d) for d in numpy.frombuffer(data, ">u4", count=ndim, offset=4))
-    expected = int(numpy.prod(shape, dtype=numpy.int64)) * dtype.itemsize
-    found = len(data) - header_len
-    if found < expected:
+    shape = struct.unpack(f">{ndim}I", dims)
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    if plain_size is not None:
+        found = plain_size - header_len
+        if found < expected:
+            raise ValueError(
+                f"{path}: truncated IDX file: shape {shape} needs {expected} bytes of data, "
+                f"found {found}"
+            )
+        if found > expected:
+            raise ValueError(
+                f"{path}: {found - expected} unexpected bytes after the data of shape {shape} "
+                "(is the header wrong?)"
+            )
+    elif expected > _DEFLATE_RATIO * file_size + _CHUNK:
         raise ValueError(
-            f"{path}: truncated IDX file: shape {shape} needs {expected} bytes of data, "
-            f"found {found}"
+            f"{path}: the IDX header claims shape {shape} ({expected} bytes of data), more than "
+            f"a gzip file of {file_size} bytes can hold (is the header wrong?)"
         )
-    if found > expected:
+    array = numpy.empty(shape, dtype=dtype.newbyteorder("="))
+    view = memoryview(array.reshape(-1).view(numpy.uint8))
+    got = 0
+    while got < expected:
+        n = fh.readinto(view[got : got + _CHUNK])
+        if not n:
+            raise ValueError(
+                f"{path}: truncated IDX file: shape {shape} needs {expected} bytes of data, "
+                f"found {got}"
+            )
+        got += n
+    if plain_size is None and fh.read(1):
         raise ValueError(
-            f"{path}: {found - expected} unexpected bytes after the data of shape {shape} "
+            f"{path}: more bytes after the data of shape {shape} than its header announces "
             "(is the header wrong?)"
         )
-    array = numpy.frombuffer(data, dtype, offset=header_len).reshape(shape)
-    return array.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
+    if not dtype.isnative:
+        array.byteswap(inplace=True)
+    return array
 
 
 class IDXDataset(Dataset):
