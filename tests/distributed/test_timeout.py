@@ -13,3 +13,6 @@ def test_early_exit_times_out(tmp_path):
     assert 2.0 <= float(seconds) < 10.0, raised
     assert "all_reduce timed out after 2 s on rank 0 of 2" in message, message
     assert after.startswith("AFTER barrier: the process group is unusable"), after
+    # rank 0 caught the error and exited normally: it still ended the job (rank 1 was
+    # waiting for it in MPI's finalize), with a failing status
+    assert code != 0 and "ending the whole job (MPI_Abort)" in output, output

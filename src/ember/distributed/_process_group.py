@@ -4,13 +4,21 @@ Every collective is started non-blocking (Iallreduce, Ibarrier, ...) and finishe
 its request, so a rank that exits or hangs makes the others raise a RuntimeError after the
 group's timeout instead of waiting forever. Polling is also what progresses OpenMPI's
 non-blocking collectives, which have no progress thread of their own.
+
+A rank whose collective timed out ends the whole job when its interpreter exits (MPI_Abort on
+COMM_WORLD, after the error has been raised and printed, or caught and handled): MPI's normal
+finalize would wait for the peer that never answered, and the launcher would keep every
+process of the job alive.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import importlib.util
 import os
+import sys
+import threading
 import time
 
 default_pg_timeout = datetime.timedelta(minutes=30)
@@ -44,6 +52,36 @@ class _Group:
 
 
 _group: _Group | None = None
+_abort_lock = threading.Lock()
+_abort_reason: str | None = None  # set once a collective timed out in this process
+
+
+def _abort_job_at_exit():
+    """atexit: a collective of this process timed out, so end every process of the job."""
+    if _abort_reason is None:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    print(
+        f"ember.distributed: {_abort_reason}; ending the whole job (MPI_Abort) so that no "
+        "process waits for it at exit",
+        file=sys.stderr,
+        flush=True,
+    )
+    _mpi().COMM_WORLD.Abort(1)
+
+
+def _mark_job_broken(reason):
+    """Make this process abort the job when it exits (registered once, after mpi4py's own
+    exit handlers, so it runs before MPI is finalized)."""
+    global _abort_reason
+    with _abort_lock:
+        if _abort_reason is None:
+            _abort_reason = reason
+            atexit.register(_abort_job_at_exit)
 
 
 def _mpi():
@@ -83,7 +121,17 @@ def init_process_group(
     device_id=None,
 ):
     """Same as torch.distributed.init_process_group, on MPI only: rank and world size come from
-    the MPI launcher (mpirun); `init_method`, `store` and the rest are accepted and ignored."""
+    the MPI launcher (mpirun); `init_method`, `store` and the rest are accepted and ignored.
+
+    `timeout` (a datetime.timedelta; default `default_pg_timeout`, 30 minutes, as PyTorch's)
+    bounds every collective and point-to-point wait of the group; `barrier(timeout=...)` and
+    `Work.wait(timeout=...)` override it for one call. When a wait runs past it (a peer
+    crashed, exited or hangs), that call raises a RuntimeError naming the collective, the group
+    becomes unusable, and when this process exits it ends the whole job with MPI_Abort, so
+    the launcher stops every rank instead of leaving them waiting. Pick a timeout above the
+    longest time ranks may legitimately drift apart (e.g. rank 0 writing a checkpoint while
+    the others wait at the next all_reduce).
+    """
     global _group
     if backend is not None and str(backend).lower() != "mpi":
         raise ValueError(
@@ -115,7 +163,8 @@ def init_process_group(
 
 
 def destroy_process_group(group=None):
-    """Same as torch.distributed.destroy_process_group (MPI itself is finalized at exit)."""
+    """Same as torch.distributed.destroy_process_group (MPI itself is finalized at exit, or
+    the job aborted then if a collective timed out)."""
     global _group
     if _group is None:
         raise ValueError(NOT_INITIALIZED)
@@ -169,10 +218,12 @@ def wait_all(requests, what, timeout=None, statuses=None):
         elapsed = time.monotonic() - start
         if elapsed > limit:
             group.broken = what
+            _mark_job_broken(f"{what} timed out after {limit:g} s on rank {group.rank}")
             raise RuntimeError(
                 f"ember.distributed.{what} timed out after {limit:g} s on rank {group.rank} of "
                 f"{group.size}, waiting for the other ranks (one may have exited, crashed or be "
-                "stuck in other work). The limit is init_process_group(timeout=...)."
+                "stuck in other work). The limit is init_process_group(timeout=...). This "
+                "process will end the whole job (MPI_Abort) when it exits."
             )
         if elapsed < _BUSY_SECONDS:
             continue
