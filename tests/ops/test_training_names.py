@@ -267,3 +267,134 @@ def test_in_place_methods_match_torch(torch):
 def test_positive_is_the_input():
     x = ember.tensor([1.0, -1.0])
     assert ember.positive(x) is x
+
+
+# --- quantiles, mode, writes by position, windows ---
+MORE_CASES = {
+    "quantile modes": lambda lib: [
+        lib.quantile(lib.arange(5.0), lib.tensor([0.125, 0.375, 0.5, 0.625]), interpolation=m)
+        for m in ("linear", "lower", "higher", "nearest", "midpoint")
+    ],
+    "quantile NaN": lambda lib: lib.quantile(lib.tensor([[1.0, NAN], [1, 2]]), 0.5, dim=1),
+    "nanquantile": lambda lib: lib.tensor([[1.0, NAN, 3], [1, 2, 5], [NAN] * 3]).nanquantile(
+        0.5, dim=1
+    ),
+    "mode ties": lambda lib: lib.mode(lib.tensor([[1.0, 2, 2, 1, 3], [5, 5, 4, 4, 4]])),
+    "mode ints": lambda lib: lib.tensor([1, 2, 2, 1, 3, 1, 2]).mode(0, True),
+    "index_copy": lambda lib: lib.zeros(3, 4).index_copy(1, lib.tensor([3, 0]), lib.ones(3, 2)),
+    "masked_scatter": lambda lib: lib.zeros(2, 3).masked_scatter(
+        lib.tensor([True, False, True]), lib.arange(6.0)
+    ),
+    "fill_diagonal_ wrap": lambda lib: lib.zeros(7, 3).fill_diagonal_(1, wrap=True),
+    "fill_diagonal_ cube": lambda lib: lib.zeros(2, 2, 2, dtype=lib.int64).fill_diagonal_(4),
+    "unfold": lambda lib: lib.arange(7.0).unfold(0, 3, 2),
+    "unfold 2-D": lambda lib: lib.arange(12).reshape(3, 4).unfold(1, 2, 1),
+    "unfold 0-d": lambda lib: lib.tensor(5.0).unfold(0, 1, 1),
+}
+
+
+@pytest.mark.parametrize("case", MORE_CASES)
+def test_more_values_match_torch(case, torch):
+    both(MORE_CASES[case], torch)
+
+
+MORE_ERRORS = {
+    "quantile q range": lambda lib: lib.quantile(lib.arange(3.0), 1.5),
+    "quantile q tensor range": lambda lib: lib.quantile(lib.arange(3.0), lib.tensor([1.5])),
+    "quantile q dims": lambda lib: lib.quantile(lib.arange(3.0), lib.tensor([[0.5]])),
+    "quantile q dtype": lambda lib: lib.quantile(
+        lib.arange(3.0), lib.tensor([0.5], dtype=lib.float64)
+    ),
+    "quantile int": lambda lib: lib.quantile(lib.arange(3), 0.5),
+    "quantile empty": lambda lib: lib.quantile(lib.zeros(0), 0.5),
+    "quantile mode": lambda lib: lib.quantile(lib.arange(3.0), 0.5, interpolation="foo"),
+    "mode empty": lambda lib: lib.mode(lib.zeros(2, 0), 1),
+    "masked_scatter dtypes": lambda lib: lib.zeros(3).masked_scatter(
+        lib.ones(3, dtype=lib.bool), lib.zeros(3, dtype=lib.float64)
+    ),
+    "masked_scatter short": lambda lib: lib.zeros(3).masked_scatter(
+        lib.ones(3, dtype=lib.bool), lib.zeros(2)
+    ),
+    "masked_scatter mask": lambda lib: lib.zeros(3).masked_scatter(lib.ones(3), lib.zeros(3)),
+    "fill_diagonal_ 1-D": lambda lib: lib.zeros(3).fill_diagonal_(1),
+    "fill_diagonal_ unequal": lambda lib: lib.zeros(2, 3, 2).fill_diagonal_(1),
+    "unfold size": lambda lib: lib.zeros(3, 4).unfold(0, 4, 1),
+    "unfold step": lambda lib: lib.zeros(3, 4).unfold(0, 2, 0),
+    "random_ range": lambda lib: lib.zeros(3).random_(3, 2),
+    "exponential_ int": lambda lib: lib.zeros(3, dtype=lib.int64).exponential_(),
+    "geometric_ p": lambda lib: lib.zeros(3).geometric_(1.5),
+    "is_nonzero empty": lambda lib: lib.zeros(0).is_nonzero(),
+    "is_nonzero many": lambda lib: lib.zeros(2).is_nonzero(),
+}
+
+
+@pytest.mark.parametrize("case", MORE_ERRORS)
+def test_more_errors_match_torch(case, torch):
+    same_error(MORE_ERRORS[case], torch)
+
+
+def test_unfold_is_a_view_of_its_input():
+    x = ember.arange(7.0)
+    windows = x.unfold(0, 3, 2)
+    assert windows._base is x
+    x[2] = 100.0
+    assert windows[0, 2].item() == 100.0 and windows[1, 0].item() == 100.0
+
+
+def test_unfold_gradient_adds_overlapping_windows():
+    x = ember.arange(7.0, requires_grad=True)
+    x.unfold(0, 3, 2).sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0, 2.0, 1.0, 2.0, 1.0, 1.0]
+    assert x.unfold(0, 3, 2).grad_fn.name() == "UnfoldBackward0"
+
+
+def test_tensor_information_matches_torch(torch):
+    for make in (
+        lambda lib: lib.ones(2, 3, dtype=lib.float64)[:, :2],
+        lambda lib: lib.zeros(4, dtype=lib.uint8),
+        lambda lib: lib.tensor([True]),
+        lambda lib: lib.tensor([-3]),
+    ):
+        e, t = make(ember), make(torch)
+        for name in ("is_cpu", "nbytes", "itemsize", "is_meta", "is_sparse", "is_quantized"):
+            assert getattr(e, name) == getattr(t, name), name
+        for name in ("is_signed", "is_complex", "is_pinned", "get_device"):
+            assert getattr(e, name)() == getattr(t, name)(), name
+        assert e.is_nested == t.is_nested
+    assert ember.tensor([2.0]).is_nonzero() and not ember.tensor([0]).is_nonzero()
+    assert ember.ones(2, 3).is_same_size(ember.zeros(2, 3))
+    assert not ember.ones(2, 3).is_same_size(ember.zeros(3, 2))
+
+
+def test_layout_and_memory_calls():
+    x = ember.ones(2)
+    assert x.layout is ember.strided and repr(ember.strided) == "ember.strided"
+    assert x.pin_memory() is x and x.share_memory_() is x
+    assert not x.is_shared()
+
+
+def test_random_fills_follow_the_generator():
+    def draw(fill):
+        generator = ember.Generator().manual_seed(7)
+        return fill(ember.empty(200), generator)
+
+    fills = {
+        "random_": lambda t, g: t.random_(2, 5, generator=g),
+        "exponential_": lambda t, g: t.exponential_(3.0, generator=g),
+        "cauchy_": lambda t, g: t.cauchy_(1.0, 0.5, generator=g),
+        "log_normal_": lambda t, g: t.log_normal_(0.0, 0.25, generator=g),
+        "geometric_": lambda t, g: t.geometric_(0.3, generator=g),
+    }
+    for name, fill in fills.items():
+        first, second = draw(fill), draw(fill)
+        assert first.tolist() == second.tolist(), name
+    values = draw(fills["random_"])
+    assert set(values.tolist()) == {2.0, 3.0, 4.0}
+    assert draw(fills["exponential_"]).min().item() > 0
+    assert abs(draw(fills["exponential_"]).mean().item() - 1 / 3) < 0.1
+    assert draw(fills["geometric_"]).min().item() >= 1
+    assert draw(fills["log_normal_"]).min().item() > 0
+    ints = ember.empty(300, dtype=ember.int64).random_()
+    assert ints.min().item() >= 0 and ints.max().item() > 2**40
+    flags = ember.empty(50, dtype=ember.bool).random_()
+    assert set(flags.tolist()) == {False, True}

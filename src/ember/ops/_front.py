@@ -33,15 +33,15 @@ cholesky_inverse cholesky_solve clamp clip column_stack concat concatenate copys
 cross cummax cummin cumprod cumsum deg2rad diag diff digamma div divide dot dstack empty eq erf
 erfc erfinv exp exp2 expm1 eye fix float_power floor floor_divide fmax fmin fmod frac frexp
 full gather gcd ge ger greater greater_equal gt heaviside histc hstack hypot i0 index_add
-index_select inner inverse isin isneginf isposinf kron kthvalue lcm ldexp le lerp less
-less_equal lgamma linspace log log10 log1p log2 logaddexp logaddexp2 logcumsumexp logical_and
-logical_not logical_or logical_xor logit logspace logsumexp lt masked_select matmul
-matrix_power max maximum mean median min minimum mm msort mul multinomial multiply mv mvlgamma
-nan_to_num nanmean nanmedian ne neg negative nonzero norm normal not_equal ones outer polygamma
-pow qr rad2deg rand randint randn randperm reciprocal remainder renorm round row_stack rsqrt
-scatter_reduce searchsorted sgn sigmoid sign sin sinc sinh slogdet softmax sort sqrt square
-stack std sub subtract svd take_along_dim tan tanh tensordot topk tril triu true_divide trunc
-var vdot vstack where xlogy zeros
+index_copy index_select inner inverse isin isneginf isposinf kron kthvalue lcm ldexp le lerp
+less less_equal lgamma linspace log log10 log1p log2 logaddexp logaddexp2 logcumsumexp
+logical_and logical_not logical_or logical_xor logit logspace logsumexp lt masked_select matmul
+matrix_power max maximum mean median min minimum mm mode msort mul multinomial multiply mv
+mvlgamma nan_to_num nanmean nanmedian nanquantile ne neg negative nonzero norm normal not_equal
+ones outer polygamma pow qr quantile rad2deg rand randint randn randperm reciprocal remainder
+renorm round row_stack rsqrt scatter_reduce searchsorted sgn sigmoid sign sin sinc sinh slogdet
+softmax sort sqrt square stack std sub subtract svd take_along_dim tan tanh tensordot topk tril
+triu true_divide trunc var vdot vstack where xlogy zeros
 """.split()
 )
 

@@ -160,6 +160,86 @@ def uniform_(self, from_=0.0, to=1.0, *, generator=None):
     )
 
 
+def _fill_with_values(self, values, op):
+    """Write host `values` (any dtype) into self in place, cast to self's dtype."""
+    from ember.ops.inplace import apply_inplace
+
+    sample = _on(values.astype(self._data.dtype), self.device)
+    return apply_inplace(self, lambda x: sample, (), op)
+
+
+def _type_word(t):
+    from ember.ops.indexing import _type_name
+
+    return _type_name(t)
+
+
+def _integer_bounds(dtype):
+    """random_()'s default range [0, high] of a dtype: its largest integer that every smaller
+    one is exactly representable below (2**mantissa bits for floats), as PyTorch."""
+    kind = dtype.np.kind
+    if kind == "b":
+        return 1
+    if kind == "f":
+        return 2 ** (_host().finfo(dtype.np).nmant + 1)
+    return int(_host().iinfo(dtype.np).max)
+
+
+def random_(self, from_=0, to=None, *, generator=None):
+    """Same as torch.Tensor.random_: integers drawn uniformly from [from_, to); random_(to) is
+    [0, to), random_() is [0, 2**mantissa] for floats and [0, max] for integers."""
+    if to is None and from_ != 0:  # random_(to)
+        from_, to = 0, from_
+    high = _integer_bounds(self.dtype) + 1 if to is None else to
+    if from_ >= high:
+        raise RuntimeError(
+            f"random_ expects 'from' to be less than 'to', but got from={from_} >= to={high}"
+        )
+    values = _random.rng(generator).integers(from_, high, tuple(self.shape), dtype="int64")
+    return _fill_with_values(self, values, "random_")
+
+
+def exponential_(self, lambd=1.0, *, generator=None):
+    """Same as torch.Tensor.exponential_: fill with draws of rate lambd (float tensors)."""
+    if self._data.dtype.kind != "f":
+        raise RuntimeError(
+            "Exponential distribution is a continuous probability distribution. dtype must be a "
+            f"floating point but you specified {_type_word(self)}"
+        )
+    if not lambd > 0:
+        raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
+    return _fill_with_draws(
+        self, lambda r, s: r.exponential(1.0 / lambd, s), "exponential", "exponential_", generator
+    )
+
+
+def cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+    """Same as torch.Tensor.cauchy_: fill with Cauchy draws (float tensors)."""
+    if not sigma > 0:
+        raise RuntimeError(f"cauchy_ expects sigma > 0.0, but found sigma={sigma}")
+    return _fill_with_draws(
+        self, lambda r, s: median + sigma * r.standard_cauchy(s), "cauchy", "cauchy_", generator
+    )
+
+
+def log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+    """Same as torch.Tensor.log_normal_: fill with exp of N(mean, std**2) draws."""
+    if not std > 0:
+        raise RuntimeError(f"log_normal_ expects std > 0.0, but found std={std}")
+    return _fill_with_draws(
+        self, lambda r, s: r.lognormal(mean, std, s), "log_normal", "log_normal_", generator
+    )
+
+
+def geometric_(self, p, *, generator=None):
+    """Same as torch.Tensor.geometric_: fill with the number of Bernoulli(p) trials up to
+    the first success (1, 2, ...); integer tensors too."""
+    if not 0 < p < 1:
+        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+    values = _random.rng(generator).geometric(p, tuple(self.shape))
+    return _fill_with_values(self, values, "geometric_")
+
+
 def multinomial(input, num_samples, replacement=False, *, generator=None):
     """Same as torch.multinomial: category indices drawn by the (unnormalized) weights in rows."""
     if input._data.ndim not in (1, 2):
@@ -208,6 +288,11 @@ register(
 __all__ = ["bernoulli", "meshgrid", "multinomial", "tril_indices", "triu_indices"]
 TENSOR_METHODS = {
     "bernoulli": bernoulli,
+    "cauchy_": cauchy_,
+    "exponential_": exponential_,
+    "geometric_": geometric_,
+    "log_normal_": log_normal_,
+    "random_": random_,
     "bernoulli_": bernoulli_,
     "multinomial": multinomial,
     "normal_": normal_,
