@@ -475,11 +475,13 @@ def make_primitive(cls, name):
     return cls
 
 
-def unary(name, forward, derivative, samples=UNARY, **spec):
+def unary(name, forward, derivative, samples=UNARY, *, call=None, prepare=None, **spec):
     """Define a one-input elementwise primitive in one line; returns its public function.
 
     `forward(xp, x)` works on arrays; `derivative(x, out, grad)` on Tensors. Only what the
-    derivative's parameter names ask for (`x`, `out`) is saved for backward.
+    derivative's parameter names ask for (`x`, `out`) is saved for backward. The op-table row
+    calls `call(lib, x)` (by default `lib.<name>(x)`); `prepare(input)`, if given, turns the
+    input into what the primitive takes (e.g. integers into floats).
     """
     params = inspect.signature(derivative).parameters
     save_x, save_out = "x" in params, "out" in params
@@ -497,17 +499,20 @@ def unary(name, forward, derivative, samples=UNARY, **spec):
             x, out = ctx.saved_tensors
             return derivative(x, out, grad)
 
-    Op.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)  # the family's module
+    frame = sys._getframe(1)
+    if frame.f_globals.get("__name__") == __name__:  # called through another helper here
+        frame = frame.f_back
+    Op.__module__ = frame.f_globals.get("__name__", __name__)  # the family's module
     # elementwise, so the derivative applied to a tangent is the forward-mode rule too
     Op.elementwise_derivative = staticmethod(derivative)
     Op.float_safe = float_safe
     make_primitive(Op, name)
-    register(name, lambda lib, x: getattr(lib, name)(x), samples, **spec)(Op)
+    register(name, call or (lambda lib, x: getattr(lib, name)(x)), samples, **spec)(Op)
 
     def fn(input):
         if not isinstance(input, Tensor):
             raise_not_tensor(name, "input", 1, input)
-        return Op.apply(input)
+        return Op.apply(input if prepare is None else prepare(input))
 
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Same as torch.{name}."

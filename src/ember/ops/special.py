@@ -10,14 +10,13 @@ beside it; its forward-mode rule is that same derivative applied to the tangent.
 from __future__ import annotations
 
 import fractions
-import inspect
 import math
 import sys
 
 from ember import _backend
 from ember._tensor import Tensor
-from ember.ops._primitive import Primitive, make_primitive, raise_not_tensor
-from ember.ops._table import UNARY, S, register
+from ember.ops._primitive import Primitive, make_primitive, raise_not_tensor, unary
+from ember.ops._table import S, register
 from ember.ops.pointwise_extra import erfc_array, erfinv_array, floating, quiet
 
 _LOG_PI = math.log(math.pi)
@@ -253,42 +252,11 @@ def sinc_array(xp, x):
 # --- primitives ---
 
 
-def _elementwise(name, forward, derivative, *, call, samples=UNARY, **spec):
-    """A one-input elementwise primitive whose op-table row calls it as `call(lib, x)`.
-
-    `forward(xp, x)` works on arrays, `derivative(x, out, grad)` on Tensors; only what the
-    derivative's parameter names ask for (`x`, `out`) is saved, as PyTorch saves them (so an
-    in-place change to an output nobody saved is allowed). The input is made floating first,
-    as PyTorch's special functions do with integers."""
-
-    params = inspect.signature(derivative).parameters
-    save_x, save_out = "x" in params, "out" in params  # only what the derivative reads
-
-    class Op(Primitive):
-        @staticmethod
-        def forward(ctx, x):
-            out = forward(_backend.array_module(x), x)
-            ctx.save_for_backward(x if save_x else None, out if save_out else None)
-            return out
-
-        @staticmethod
-        def backward(ctx, grad):
-            x, out = ctx.saved_tensors
-            return derivative(x, out, grad)
-
-    Op.__module__ = __name__
-    Op.elementwise_derivative = staticmethod(derivative)
-    make_primitive(Op, name)
-    register(name, call, samples, **spec)(Op)
-
-    def fn(input):
-        if not isinstance(input, Tensor):
-            raise_not_tensor(name, "input", 1, input)
-        return Op.apply(floating(input, name))
-
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = f"Same as torch.{name}."
-    return fn
+def _elementwise(name, forward, derivative, *, call, **spec):
+    """A one-input elementwise primitive (see `unary`) whose op-table row calls it as
+    `call(lib, x)`; the input is made floating first, as PyTorch's special functions do with
+    integers."""
+    return unary(name, forward, derivative, call=call, prepare=lambda t: floating(t, name), **spec)
 
 
 def _top(name):
