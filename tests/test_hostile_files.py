@@ -15,6 +15,10 @@ import pytest
 from ember.serialization import MEMORY_ALLOWANCE, MEMORY_FACTOR
 from tests import hostile_files
 
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the probe forks and reads /proc (Linux)"
+)
+
 LIMIT_MB = 320  # the children's address-space headroom: above every bound below
 TIMEOUT_S = 30
 SLACK_MB = 16  # allocator and interpreter noise on top of the bound

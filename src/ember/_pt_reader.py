@@ -27,14 +27,14 @@ import numpy
 from ember import _backend, _dtype, _safe_globals
 from ember._tensor import Tensor
 from ember.serialization import (
-    MAX_ARRAY_BYTES,
+    _MAX_ARRAY_BYTES,
     MAX_DEPTH,
     UnsafeCheckpointError,
+    _check_shape,
     _corrupt,
     _Refused,
-    check_shape,
+    _too_deep,
     finish_tensor,
-    too_deep,
 )
 
 # torch.<X>Storage -> the NumPy dtype of its elements
@@ -224,8 +224,8 @@ def _rebuild_tensor(loader, storage, offset, size, stride, requires_grad, hooks,
     if not (_is_count(offset) and all(map(_is_count, size)) and all(map(_is_count, stride))):
         raise _corrupt("bad tensor offset, size or stride (each must be a count)")
     item = storage.array.itemsize
-    check_shape(size, item, "a tensor")
-    if offset * item > MAX_ARRAY_BYTES or any(s * item > MAX_ARRAY_BYTES for s in stride):
+    _check_shape(size, item, "a tensor")
+    if offset * item > _MAX_ARRAY_BYTES or any(s * item > _MAX_ARRAY_BYTES for s in stride):
         raise _corrupt("a tensor's offset or stride is too large for any array")
     n = storage.array.size
     if 0 in size:
@@ -397,7 +397,7 @@ class _Unpickler:
         """Note the depth (and a tuple's hash weight) of an object that differs from the
         default (1 for a container, 0 for anything else), keeping it alive meanwhile."""
         if level > MAX_DEPTH:
-            raise too_deep()
+            raise _too_deep()
         if id(obj) not in self.depth:
             self.budget.charge(_RECORD)
             self.built.append(obj)

@@ -46,7 +46,7 @@ MAX_DEPTH = 500  # containers nested deeper are refused (as ember.save refuses t
 MEMORY_FACTOR = 32  # a load may build objects of up to this many times the file's size ...
 MEMORY_ALLOWANCE = 32 << 20  # ... plus this many bytes
 # more bytes than any array NumPy can describe (and than any machine has)
-MAX_ARRAY_BYTES = 2**62
+_MAX_ARRAY_BYTES = 2**62
 _MAX_NDIM = 32
 _METADATA_KEY = "ember"
 _FORMAT_VERSION = 1
@@ -114,16 +114,16 @@ class _Budget:
             )
 
 
-def too_deep():
+def _too_deep():
     """The refusal for data nested deeper than MAX_DEPTH."""
     return _corrupt(f"its data is nested more than {MAX_DEPTH} levels deep")
 
 
-def check_shape(shape, itemsize, what):
+def _check_shape(shape, itemsize, what):
     """Refuse a shape NumPy cannot describe (huge dimensions even when one of them is 0)."""
     if len(shape) > _MAX_NDIM:
         raise _corrupt(f"{what} has {len(shape)} dimensions; at most {_MAX_NDIM} are supported")
-    if math.prod(d for d in shape if d) * itemsize > MAX_ARRAY_BYTES:
+    if math.prod(d for d in shape if d) * itemsize > _MAX_ARRAY_BYTES:
         dims = ", ".join(str(d) if d < 10**6 else f"~2**{d.bit_length() - 1}" for d in shape)
         raise _corrupt(f"{what} has shape [{dims[:200]}], too large for any array")
 
@@ -540,7 +540,7 @@ def _read_safetensors(fh, size, placer, budget):
     try:
         return _Decoder(arrays, placer, budget).decode(document.get("object"), 0)
     except RecursionError:
-        raise too_deep() from None
+        raise _too_deep() from None
 
 
 def _check_entries(header, data_len, budget):
@@ -559,7 +559,7 @@ def _check_entries(header, data_len, budget):
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_is_count, offsets))):
             raise _corrupt(f"tensor {name!r:.80} has invalid data_offsets {offsets!r:.80}")
         itemsize = _ST_DTYPES[st_dtype].itemsize
-        check_shape(shape, itemsize, f"tensor {name!r:.80}")
+        _check_shape(shape, itemsize, f"tensor {name!r:.80}")
         begin, end = offsets
         if not begin <= end <= data_len:
             raise _corrupt(
@@ -636,7 +636,7 @@ class _Decoder:
         ((kind, value),) = node.items()
         if kind in ("list", "tuple", "dict", "odict", "counter"):
             if depth >= MAX_DEPTH:
-                raise too_deep()
+                raise _too_deep()
             self._expect(isinstance(value, list), kind)
             per_item = 16 if kind in ("list", "tuple") else _JSON_VALUE
             self.budget.charge(_JSON_VALUE + per_item * len(value))  # the container being built
