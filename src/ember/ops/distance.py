@@ -60,6 +60,8 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
             else f"cdist only supports floating-point dtypes, X2 got: {x2.dtype.name}"
         )
     differences = x1.unsqueeze(-2) - x2.unsqueeze(-3)
+    if differences.shape[-1] == 0:  # no columns: every distance is 0, for every p
+        return differences.sum(-1)
     return vector_norm(differences, p, -1)
 
 

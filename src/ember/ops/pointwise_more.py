@@ -11,6 +11,7 @@ import math
 
 from ember._backend import array_module
 from ember._tensor import Tensor
+from ember.ops._primitive import Primitive
 from ember.ops._table import BINARY, UNARY, S, register
 from ember.ops.convert import cast
 from ember.ops.indexing import _type_name
@@ -102,6 +103,26 @@ def heaviside(input, values):
     return Tensor._make(xp.asarray(step, dtype=x.dtype))
 
 
+class CopySign(Primitive):
+    """copysign: |a| with b's sign bit. The gradient is +-1 for a (0 where a is 0, as
+    PyTorch) and none for b; a primitive so that the result requires grad when b does."""
+
+    float_safe = True
+    node_name = "CopysignBackward0"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = array_module(a).copysign(a, b)
+        ctx.save_for_backward(a, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        flipped = signbit(a) != signbit(out)
+        return where(a == 0, 0.0, where(flipped, -grad, grad)), None
+
+
 def copysign(input, other):
     """Same as torch.copysign: |input| with the sign of other (a tensor or number; -0.0 counts
     as negative). Integers become the default float. The gradient is sign(input) times
@@ -113,14 +134,11 @@ def copysign(input, other):
     a, b = operands(input, other, "copysign", floating=True)
     a = floating(a, "copysign")
     if isinstance(b, Tensor):
-        negative = signbit(b)
-    else:
-        negative = math.copysign(1.0, b) < 0
-    flipped = where(signbit(a) != negative, -a, a)
-    return where(a == 0, flipped.detach(), flipped)
+        b = floating(b, "copysign")
+    return CopySign.apply(a, b)
 
 
-register("copysign", lambda lib, a, b: lib.copysign(a, b), BINARY[:3])(copysign)
+register("copysign", lambda lib, a, b: lib.copysign(a, b), BINARY[:3])(CopySign)
 register(
     "copysign_number",
     lambda lib, a, **kw: a.copysign(kw["sign"]),
