@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import itertools
+import math
 
 from ember._backend import array_module
 from ember._dtype import get_default_dtype, result_type
@@ -126,8 +127,9 @@ def inner(input, other):
             f"{list(input.shape)} and {list(other.shape)}"
         )
     lead_a, lead_b = input.shape[:-1], other.shape[:-1]
-    a = reshape(input, (-1, input.shape[-1]))
-    b = reshape(other, (-1, other.shape[-1]))
+    k = input.shape[-1]  # (explicit row counts: -1 cannot be inferred when a size is 0)
+    a = reshape(input, (math.prod(lead_a), k))
+    b = reshape(other, (math.prod(lead_b), k))
     return reshape(a @ transpose(b, 0, 1), lead_a + lead_b)
 
 
@@ -141,7 +143,7 @@ register(
 # --- covariance ---
 def cov(input, *, correction=1, fweights=None, aweights=None):
     """Same as torch.cov: the covariance matrix of the variables in input's rows (observations
-    in columns; a 1-D input is one variable, giving a 0-d result), with integer frequency
+    in columns; a single variable, 1-D or one row, gives a 0-d result), with integer frequency
     weights and float observation weights as PyTorch. Integers become the default float."""
     ndim = input._data.ndim
     if ndim > 2:
@@ -198,7 +200,7 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
     centered = x - average
     weighted = centered if weights is None else centered * weights
     result = weighted @ transpose(centered, 0, 1) / denominator
-    return reshape(result, ()) if ndim < 2 else result
+    return reshape(result, ()) if x.shape[0] == 1 else result  # one variable: 0-d, as PyTorch
 
 
 def corrcoef(input):

@@ -20,7 +20,7 @@ from ember.autograd.grad_mode import _state
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import keepdim_shape, normalize_dim, normalize_dims
 from ember.ops._table import S, register
-from ember.ops.convert import cast
+from ember.ops.convert import cast, clone
 from ember.ops.creation import arange
 from ember.ops.indexing import GetItem
 from ember.ops.pointwise import where
@@ -264,8 +264,8 @@ def argmin(input, dim=None, keepdim=False):
 def take_along(input, indices, dim):
     """input's values at `indices` (an int64 array shaped like input, with any size along dim)
     along dim; the gradient goes back to exactly those elements."""
-    if input._data.ndim == 0:
-        return GetItem.apply(input, ())
+    if input._data.ndim == 0:  # a new tensor, not a view of the input (as PyTorch)
+        return clone(input)
     xp = array_module(indices)
     index = tuple(
         indices if k == dim else xp.arange(n).reshape((n,) + (1,) * (indices.ndim - k - 1))

@@ -16,7 +16,7 @@ import sys
 from ember import _backend
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive, make_primitive, raise_not_tensor, unary
-from ember.ops._table import S, register
+from ember.ops._table import UNARY, S, register
 from ember.ops.pointwise_extra import erfc_array, erfinv_array, floating, quiet
 
 _LOG_PI = math.log(math.pi)
@@ -176,11 +176,6 @@ def bessel_i_array(xp, x, order, scaled):
         if order == 1:
             out = xp.where(x < 0, -out, out)
         return out.astype(x.dtype, copy=False)
-
-
-def ndtr_array(xp, x):
-    """The standard normal CDF, from erfc (accurate in the lower tail)."""
-    return 0.5 * erfc_array(xp, -x / _SQRT2)
 
 
 def log_ndtr_array(xp, x):
@@ -371,12 +366,21 @@ i1e = _elementwise(
     call=_in_special("i1e"),
     avoid=(0.0,),
 )
-ndtr = _elementwise(
-    "ndtr",
-    ndtr_array,
-    lambda x, _out, grad: grad * ((-0.5 * x * x).exp() / _SQRT_2PI),
-    call=_in_special("ndtr"),
-)
+
+
+@register("ndtr", _in_special("ndtr"), UNARY)
+def ndtr(input):
+    """Same as torch.special.ndtr: the standard normal CDF, 0.5 erfc(-x / sqrt 2).
+
+    A composite, as PyTorch's: erfc keeps its own (new) argument, so changing `input` in
+    place later does not touch this backward. erfc is accurate in the lower tail."""
+    from ember.ops.pointwise_extra import erfc
+
+    if not isinstance(input, Tensor):
+        raise_not_tensor("ndtr", "input", 1, input)
+    return 0.5 * erfc(floating(input, "ndtr") * (-1 / _SQRT2))
+
+
 log_ndtr = _elementwise(
     "log_ndtr",
     log_ndtr_array,

@@ -87,7 +87,8 @@ class Variance(Primitive):
     def backward(ctx, grad):
         x, out = ctx.saved_tensors
         if ctx.root:  # d std = d var / (2 std); 0 where std is 0, as PyTorch
-            grad = where(out == 0, 0.0, grad / (2 * out))
+            zero = out == 0  # (divided by 1 there, so this backward's own derivative is finite)
+            grad = where(zero, 0.0, grad / (2 * where(zero, 1.0, out)))
         if not ctx.keepdim:
             grad = grad.reshape(keepdim_shape(x.shape, ctx.dims))
         scale = 2.0 / ctx.denominator if ctx.denominator else math.inf
