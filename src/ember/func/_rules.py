@@ -413,6 +413,22 @@ def _swapaxes(func, level, args, kwargs):
     )
 
 
+@rule(np.lib.stride_tricks.sliding_window_view)
+def _sliding_window_view(func, level, args, kwargs):
+    if not _only_first(level, args, kwargs):
+        return NotImplemented
+    params = _bind(func, args, kwargs)
+    x, axis = params["x"], params["axis"]
+    if axis is None:  # windows over every dim: the batch dim would be windowed too
+        return NotImplemented
+    n = x.ndim
+    axis = tuple(_axis(a, n) for a in axis) if isinstance(axis, (tuple, list)) else _axis(axis, n)
+    windows = np.lib.stride_tricks.sliding_window_view(
+        x.physical, params["window_shape"], axis=axis, writeable=params["writeable"]
+    )
+    return BatchedArray(windows, level)  # the window dims come last, after the batch's
+
+
 @rule(np.moveaxis)
 def _moveaxis(func, level, args, kwargs):
     if not _only_first(level, args, kwargs):
