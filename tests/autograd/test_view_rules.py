@@ -193,3 +193,27 @@ def test_an_integer_index_of_a_1d_tensor_is_a_0d_view(lib):
     v[1].mul_(4)
     v.sum().backward()
     assert w.grad.tolist() == [1.0, 4.0, 1.0]
+
+
+def test_unsafe_split_pieces_may_change_in_place(lib):
+    base = lib.ones(4, requires_grad=True) * 1
+    with pytest.raises(RuntimeError, match="returns multiple views"):
+        base.split(2)[0].mul_(2)
+    first, second = lib.unsafe_split(base, 2)
+    first.mul_(3)
+    (first.sum() + second.sum()).backward()  # both pieces reach base's graph
+
+
+def test_a_view_returned_by_a_custom_forward_may_not_change_in_place(lib):
+    class Narrow(lib.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.narrow(0, 0, 2)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return lib.cat([grad, grad.new_zeros(2)])
+
+    out = Narrow.apply(lib.ones(4, requires_grad=True) * 1)
+    with pytest.raises(RuntimeError, match="inside a custom Function"):
+        out.mul_(2)

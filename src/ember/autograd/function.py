@@ -534,6 +534,7 @@ def _finish(node, args, out, record):
         ]
         for d in dirty:
             d._vc[0] += 1
+        _refuse_inplace_on_views(results, dirty)
         return results[0] if single else tuple(results)
     non_diff = node._non_differentiable or ()
     results = []
@@ -570,8 +571,17 @@ def _finish(node, args, out, record):
         node._non_diff_outputs = tuple(skipped)
     for k, view in rebase:
         _rebase_view(node, k, view)
+    _refuse_inplace_on_views(results, dirty)
     pack_saved(node, args, results)
     return results[0] if single else tuple(results)
+
+
+def _refuse_inplace_on_views(results, dirty):
+    """Views a forward returns (not marked dirty) may not be changed in place later in a
+    recorded graph, as PyTorch's rule: the Function's backward would not see the change."""
+    for o in results:
+        if isinstance(o, Tensor) and o._base is not None and not _is_in(o, dirty):
+            o._refuse_inplace_as_custom_output()
 
 
 def _forget_marks(node):

@@ -163,6 +163,8 @@ class Node:
             from ember.autograd.saved import lookup
 
             return lookup(self, name)
+        if hasattr(type(self), name):  # a property whose getter raised AttributeError:
+            return object.__getattribute__(self, name)  # let its own error through
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def _run_backward(self, grads):

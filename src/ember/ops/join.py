@@ -411,10 +411,37 @@ def split_with_sizes(input, split_sizes, dim=0):
     return split(input, list(split_sizes), dim)
 
 
-ALIASES = {"concat": cat, "concatenate": cat, "row_stack": vstack, "unsafe_split": split}
+def unsafe_split(tensor, split_size, dim=0):
+    """Same as torch.unsafe_split: split's pieces, but not views, so each may be changed in
+    place (PyTorch's pieces share memory without view tracking; ember's are copies)."""
+    return tuple(piece.clone() for piece in split(tensor, split_size, dim))
+
+
+def unsafe_split_with_sizes(input, split_sizes, dim=0):
+    """Same as torch.unsafe_split_with_sizes (pieces that are not views; see unsafe_split)."""
+    return tuple(piece.clone() for piece in split_with_sizes(input, split_sizes, dim))
+
+
+def unsafe_chunk(input, chunks, dim=0):
+    """Same as torch.unsafe_chunk (pieces that are not views; see unsafe_split)."""
+    return tuple(piece.clone() for piece in chunk(input, chunks, dim))
+
+
+ALIASES = {
+    "concat": cat,
+    "concatenate": cat,
+    "row_stack": vstack,
+    "unsafe_split": unsafe_split,
+    "unsafe_split_with_sizes": unsafe_split_with_sizes,
+    "unsafe_chunk": unsafe_chunk,
+}
 TENSOR_METHODS = {
     name: globals()[name]
     for name in ("chunk", "dsplit", "hsplit", "narrow", "split", "tensor_split", "unbind", "vsplit")
 }
 TENSOR_METHODS["split_with_sizes"] = split_with_sizes
-TENSOR_METHODS["unsafe_split"] = split
+TENSOR_METHODS.update(
+    unsafe_split=unsafe_split,
+    unsafe_split_with_sizes=unsafe_split_with_sizes,
+    unsafe_chunk=unsafe_chunk,
+)
