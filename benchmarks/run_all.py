@@ -311,6 +311,20 @@ def in_process(args):
 # --- command line -----------------------------------------------------------------------------
 
 
+def _public(argv):
+    """The arguments worth repeating in the table's header: output paths are left out (they
+    name a place on the machine that ran it)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("--json", "--markdown"):
+            skip = True
+        elif not a.startswith(("--json=", "--markdown=")):
+            out.append(a)
+    return out
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -385,7 +399,7 @@ def main(argv=None):
     extras = None
     if not args.quick and args.device == "cpu":
         extras = extra_figures(records)
-    command = "python -m benchmarks.run_all" + "".join(f" {a}" for a in argv)
+    command = "python -m benchmarks.run_all" + "".join(f" {a}" for a in _public(argv))
     text = section(summary, records, command, rounds, args.small, extras)
     print(text)
     if args.json:

@@ -36,6 +36,7 @@ from ember.nn.modules.activation import Tanh as Tanh
 from ember.nn.modules.activation import Tanhshrink as Tanhshrink
 from ember.nn.modules.activation import Threshold as Threshold
 from ember.nn.modules.attention import MultiheadAttention as MultiheadAttention
+from ember.nn.modules.channelshuffle import ChannelShuffle as ChannelShuffle
 from ember.nn.modules.container import ModuleDict as ModuleDict
 from ember.nn.modules.container import ModuleList as ModuleList
 from ember.nn.modules.container import ParameterDict as ParameterDict
@@ -57,6 +58,8 @@ from ember.nn.modules.dropout import Dropout3d as Dropout3d
 from ember.nn.modules.dropout import FeatureAlphaDropout as FeatureAlphaDropout
 from ember.nn.modules.flatten import Flatten as Flatten
 from ember.nn.modules.flatten import Unflatten as Unflatten
+from ember.nn.modules.fold import Fold as Fold
+from ember.nn.modules.fold import Unfold as Unfold
 from ember.nn.modules.linear import Bilinear as Bilinear
 from ember.nn.modules.linear import Identity as Identity
 from ember.nn.modules.linear import Linear as Linear
@@ -74,6 +77,7 @@ from ember.nn.modules.loss import MSELoss as MSELoss
 from ember.nn.modules.loss import MultiLabelSoftMarginLoss as MultiLabelSoftMarginLoss
 from ember.nn.modules.loss import MultiMarginLoss as MultiMarginLoss
 from ember.nn.modules.loss import NLLLoss as NLLLoss
+from ember.nn.modules.loss import NLLLoss2d as NLLLoss2d
 from ember.nn.modules.loss import PoissonNLLLoss as PoissonNLLLoss
 from ember.nn.modules.loss import SmoothL1Loss as SmoothL1Loss
 from ember.nn.modules.loss import SoftMarginLoss as SoftMarginLoss
@@ -113,9 +117,15 @@ from ember.nn.modules.pooling import AdaptiveMaxPool2d as AdaptiveMaxPool2d
 from ember.nn.modules.pooling import AvgPool1d as AvgPool1d
 from ember.nn.modules.pooling import AvgPool2d as AvgPool2d
 from ember.nn.modules.pooling import AvgPool3d as AvgPool3d
+from ember.nn.modules.pooling import LPPool1d as LPPool1d
+from ember.nn.modules.pooling import LPPool2d as LPPool2d
+from ember.nn.modules.pooling import LPPool3d as LPPool3d
 from ember.nn.modules.pooling import MaxPool1d as MaxPool1d
 from ember.nn.modules.pooling import MaxPool2d as MaxPool2d
 from ember.nn.modules.pooling import MaxPool3d as MaxPool3d
+from ember.nn.modules.pooling import MaxUnpool1d as MaxUnpool1d
+from ember.nn.modules.pooling import MaxUnpool2d as MaxUnpool2d
+from ember.nn.modules.pooling import MaxUnpool3d as MaxUnpool3d
 from ember.nn.modules.rnn import GRU as GRU
 from ember.nn.modules.rnn import LSTM as LSTM
 from ember.nn.modules.rnn import RNN as RNN

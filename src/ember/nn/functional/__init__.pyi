@@ -4,15 +4,28 @@ from typing import Any
 
 from ember._tensor import Tensor
 from ember.nn.functional import activation as activation
+from ember.nn.functional import grid as grid
 from ember.nn.functional import loss as loss
 from ember.nn.functional import normalization as normalization
+from ember.nn.functional import pooling_extra as pooling_extra
 from ember.nn.functional import resample as resample
 
 def adaptive_avg_pool1d(input: Any, output_size: Any) -> Tensor: ...
 def adaptive_avg_pool2d(input: Any, output_size: Any) -> Tensor: ...
 def adaptive_avg_pool3d(input: Any, output_size: Any) -> Tensor: ...
 def adaptive_max_pool1d(input: Any, output_size: Any, return_indices: Any = ...) -> Any: ...
+def adaptive_max_pool1d_with_indices(
+    input: Any,
+    output_size: Any,
+    return_indices: Any = ...,
+) -> Tensor: ...
 def adaptive_max_pool2d(input: Any, output_size: Any, return_indices: Any = ...) -> Any: ...
+def adaptive_max_pool2d_with_indices(
+    input: Any,
+    output_size: Any,
+    return_indices: Any = ...,
+) -> Tensor: ...
+def affine_grid(theta: Any, size: Any, align_corners: Any = ...) -> Tensor: ...
 def alpha_dropout(input: Any, p: Any = ..., training: Any = ..., inplace: Any = ...) -> Tensor: ...
 def avg_pool1d(
     input: Any,
@@ -70,6 +83,7 @@ def binary_cross_entropy_with_logits(
 ) -> Tensor: ...
 def celu(input: Any, alpha: Any = ..., inplace: Any = ...) -> Tensor: ...
 def celu_(input: Any, *args: Any, **kwargs: Any) -> Tensor: ...
+def channel_shuffle(input: Any, groups: Any) -> Tensor: ...
 def conv1d(
     input: Any,
     weight: Any,
@@ -199,6 +213,13 @@ def gaussian_nll_loss(
 ) -> Tensor: ...
 def gelu(input: Any, approximate: Any = ...) -> Tensor: ...
 def glu(input: Any, dim: Any = ...) -> Tensor: ...
+def grid_sample(
+    input: Any,
+    grid: Any,
+    mode: Any = ...,
+    padding_mode: Any = ...,
+    align_corners: Any = ...,
+) -> Tensor: ...
 def group_norm(
     input: Any,
     num_groups: Any,
@@ -287,6 +308,27 @@ def local_response_norm(
 ) -> Tensor: ...
 def log_softmax(input: Any, dim: Any = ..., _stacklevel: Any = ..., dtype: Any = ...) -> Tensor: ...
 def logsigmoid(input: Any) -> Tensor: ...
+def lp_pool1d(
+    input: Any,
+    norm_type: Any,
+    kernel_size: Any,
+    stride: Any = ...,
+    ceil_mode: Any = ...,
+) -> Tensor: ...
+def lp_pool2d(
+    input: Any,
+    norm_type: Any,
+    kernel_size: Any,
+    stride: Any = ...,
+    ceil_mode: Any = ...,
+) -> Tensor: ...
+def lp_pool3d(
+    input: Any,
+    norm_type: Any,
+    kernel_size: Any,
+    stride: Any = ...,
+    ceil_mode: Any = ...,
+) -> Tensor: ...
 def margin_ranking_loss(
     input1: Any,
     input2: Any,
@@ -305,6 +347,15 @@ def max_pool1d(
     ceil_mode: Any = ...,
     return_indices: Any = ...,
 ) -> Any: ...
+def max_pool1d_with_indices(
+    input: Any,
+    kernel_size: Any,
+    stride: Any = ...,
+    padding: Any = ...,
+    dilation: Any = ...,
+    ceil_mode: Any = ...,
+    return_indices: Any = ...,
+) -> Tensor: ...
 def max_pool2d(
     input: Any,
     kernel_size: Any,
@@ -314,6 +365,15 @@ def max_pool2d(
     ceil_mode: Any = ...,
     return_indices: Any = ...,
 ) -> Any: ...
+def max_pool2d_with_indices(
+    input: Any,
+    kernel_size: Any,
+    stride: Any = ...,
+    padding: Any = ...,
+    dilation: Any = ...,
+    ceil_mode: Any = ...,
+    return_indices: Any = ...,
+) -> Tensor: ...
 def max_pool3d(
     input: Any,
     kernel_size: Any,
@@ -323,6 +383,39 @@ def max_pool3d(
     ceil_mode: Any = ...,
     return_indices: Any = ...,
 ) -> Any: ...
+def max_pool3d_with_indices(
+    input: Any,
+    kernel_size: Any,
+    stride: Any = ...,
+    padding: Any = ...,
+    dilation: Any = ...,
+    ceil_mode: Any = ...,
+    return_indices: Any = ...,
+) -> Tensor: ...
+def max_unpool1d(
+    input: Any,
+    indices: Any,
+    kernel_size: Any,
+    stride: Any = ...,
+    padding: Any = ...,
+    output_size: Any = ...,
+) -> Tensor: ...
+def max_unpool2d(
+    input: Any,
+    indices: Any,
+    kernel_size: Any,
+    stride: Any = ...,
+    padding: Any = ...,
+    output_size: Any = ...,
+) -> Tensor: ...
+def max_unpool3d(
+    input: Any,
+    indices: Any,
+    kernel_size: Any,
+    stride: Any = ...,
+    padding: Any = ...,
+    output_size: Any = ...,
+) -> Tensor: ...
 def mish(input: Any, inplace: Any = ...) -> Tensor: ...
 def mse_loss(
     input: Any,
@@ -377,6 +470,7 @@ def multilabel_soft_margin_loss(
     reduce: Any = ...,
     reduction: Any = ...,
 ) -> Tensor: ...
+def native_channel_shuffle(input: Any, groups: Any) -> Tensor: ...
 def nll_loss(
     input: Any,
     target: Any,
