@@ -247,3 +247,12 @@ def test_mutation_context_backward_outside_and_nesting(lib):
     with lib.autograd.graph.allow_mutation_on_saved_tensors():
         with pytest.raises(AssertionError, match="Trying to backward outside"):
             out.backward()
+
+
+def test_saved_output_is_named_result_under_default_hooks(lib):
+    with lib.autograd.graph.saved_tensors_hooks(lambda x: x, lambda x: x):
+        a = lib.randn(5, requires_grad=True)
+        y = lib.exp(a)
+        assert y.grad_fn._saved_result.tolist() == y.tolist()
+        y.sum().backward()
+    assert a.grad.tolist() == y.tolist()

@@ -24,6 +24,7 @@ import functools
 import inspect
 import re
 import sys
+import weakref
 
 from ember.autograd.graph import FREED_MESSAGE, SavedOutput
 from ember.autograd.hooks import Packed
@@ -198,8 +199,12 @@ def _output_number(node, entry):
     value = entry[0]
     if value.__class__ is SavedOutput:
         return value.index
-    if value.__class__ is Packed and value.edge is not None and value.edge[0] is node:
-        return value.edge[1]
+    if value.__class__ is Packed and value.edge is not None:
+        owner = value.edge[0]
+        if owner.__class__ is weakref.ref:  # a built-in op's entry holds its node weakly
+            owner = owner()
+        if owner is node:
+            return value.edge[1]
     return None
 
 
