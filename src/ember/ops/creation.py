@@ -333,8 +333,8 @@ def _int_bound(value, name):
 def _random_integers(low, high, shape, dtype, generator, op):
     """int64 array of integers in [low, high), as `dtype` allows them."""
     if low >= high:
-        raise RuntimeError(
-            f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
+        raise RuntimeError(  # PyTorch's words, after the op's name
+            f"{op}: random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
         )
     if dtype.np.kind in "iu":
         info = _host().iinfo(dtype.np)
