@@ -47,13 +47,19 @@ RETURNS = {
     "lstm": "tuple[Tensor, Tensor, Tensor]",
     "multi_head_attention_forward": "tuple[Tensor, Tensor | None]",
     # named tuples: stub-only classes (RESULT_CLASSES) that mirror the runtime ones
-    **_each("sort topk kthvalue", "ValuesIndices"),
+    **_each("sort topk kthvalue cummax cummin mode", "ValuesIndices"),
+    "frexp": "MantissaExponent",
     "svd": "OldSvdResult",
     "qr": "QrResult",
     "slogdet": "SlogdetResult",
     # plain Python values
     **_each("allclose equal is_tensor is_grad_enabled is_contiguous is_floating_point", _BOOL),
     **_each("is_cuda is_leaf requires_grad retains_grad __bool__", _BOOL),
+    **_each("is_complex is_cpu is_meta is_nested is_pinned is_quantized is_shared", _BOOL),
+    **_each("is_signed is_sparse is_nonzero is_same_size", _BOOL),
+    **_each("nbytes itemsize", _INT),
+    **_each("layout _backward_hooks", _ANY),
+    **_each("grad_fn _grad_fn", "ember.autograd.graph.Node | None"),
     **_each("dim ndim ndimension numel nelement element_size data_ptr _version", _INT),
     **_each("get_device initial_seed seed get_num_threads __len__ __int__ __index__", _INT),
     **_each("__hash__", _INT),
@@ -76,6 +82,7 @@ RESULT_CLASSES = {
     "OldSvdResult": ("ember.ops.decompositions", "OldSvdResult"),
     "QrResult": ("ember.ops.decompositions", "QrResult"),
     "SlogdetResult": ("ember.ops.decompositions", "SlogdetResult"),
+    "MantissaExponent": ("ember.ops.pointwise_more", "MantissaExponent"),
 }
 # Operators take one operand: the op's keywords (alpha=, out=) cannot be passed through them.
 OPERATOR = re.compile(

@@ -172,7 +172,7 @@ def summary(model, input_size=None, input_data=None, *, depth=3, dtypes=None, de
         pass_bytes=pass_bytes,
     )
     if verbose is None:
-        verbose = 0 if "ipykernel" in sys.modules else 1
+        verbose = 0 if _in_notebook() else 1
     if verbose:
         print(result)
     return result
@@ -255,3 +255,11 @@ def _format_shapes(shapes):
     if not shapes:
         return "--"
     return ", ".join(str(shape) for shape in shapes)
+
+
+def _in_notebook() -> bool:
+    """True inside a Jupyter kernel (where the returned table shows itself), not merely in a
+    process that imported ipykernel (a test runner executing notebooks does)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
