@@ -604,4 +604,3 @@ def test_in_place_writes_into_arguments_are_replayed():
         assert compiled(x).item() == 2.0 * (3.0 + i)
         assert x.tolist() == [2.0, 4.0, 2.0 * i]
     assert compiled.replays >= 1
-

@@ -57,8 +57,7 @@ class Packed:
             node = node()
             if node is None:
                 raise RuntimeError(
-                    "a tensor saved through saved_tensors_hooks outlived the graph it was "
-                    "saved in"
+                    "a tensor saved through saved_tensors_hooks outlived the graph it was saved in"
                 )
         if node.__class__ is AccumulateGrad:
             # a leaf: the rebuilt tensor is a leaf too, and its gradient goes to the original
