@@ -1,5 +1,8 @@
 """ember.save and ember.load: checkpoints in the safetensors format, never pickle.
 
+(`ember.save` to a name ending in .pt/.pth writes PyTorch's zip format instead, through
+ember._pt_writer, which emits only tensors and plain containers: still no pickling.)
+
 A checkpoint is a safetensors file: 8 bytes of little-endian header length, a JSON header that
 gives each tensor's dtype, shape and byte range, then the raw bytes. Anything around the tensors
 (nested dicts, lists, tuples, int keys, numbers, strings) is stored as JSON in the header's
@@ -32,7 +35,7 @@ import sys
 
 import numpy
 
-from ember import _backend, _dtype
+from ember import _backend, _dtype, _pt_writer
 from ember._safe_globals import (  # noqa: F401  (public: ember.serialization.*)
     add_safe_globals,
     clear_safe_globals,
@@ -133,12 +136,24 @@ def _check_shape(shape, itemsize, what):
 
 def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_serialization=True,
          _disable_byteorder_record=False):  # fmt: skip
-    """Same as torch.save, in the safetensors format (pickle arguments are accepted, unused).
+    """Same as torch.save (pickle arguments are accepted, unused).
 
     `obj` may be a tensor or nested dicts/lists/tuples of tensors, numbers, strings, bytes,
     None, dtypes and devices (state dicts, optimizer state dicts with int keys, ...). `f` is a
-    path (written atomically) or a binary file object.
+    path (written atomically) or a binary file object. A name ending in `.pt` or `.pth` (a
+    path, or a file object's `.name`) gets PyTorch's zip format, which
+    `torch.load(f, weights_only=True)` reads (NumPy arrays are refused there: convert them to
+    tensors); any other name gets a safetensors file. `ember.load` reads both.
     """
+    if _pt_writer.is_pt_target(f):
+        checkpoint = _pt_writer.Checkpoint(obj)  # refuses what it cannot write, before writing
+        if isinstance(f, (str, os.PathLike)):
+            _write_atomically(os.fspath(f), checkpoint.write)
+        else:
+            checkpoint.write(f)
+            if hasattr(f, "flush"):
+                f.flush()
+        return
     encoder = _Encoder()
     structure = encoder.encode(obj, "")
     header = {
@@ -162,7 +177,8 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_seriali
     blob = json.dumps(header, separators=(",", ":")).encode("utf-8")
     blob += b" " * (-len(blob) % 8)  # data starts 8-byte aligned, as safetensors writes it
     if isinstance(f, (str, os.PathLike)):
-        _write_atomically(os.fspath(f), blob, encoder.arrays.values())
+        arrays = encoder.arrays.values()
+        _write_atomically(os.fspath(f), lambda fh: _write(fh, blob, arrays))
     else:
         _write(f, blob, encoder.arrays.values())
         if hasattr(f, "flush"):
@@ -217,9 +233,9 @@ def _remove_orphans(directory):
             pass  # removed by another saver meanwhile, or not ours to remove
 
 
-def _write_atomically(path, header, arrays):
-    """Write to a temporary file beside `path`, fsync it, rename it over `path`, then fsync
-    the directory; finally remove temporary files left by dead writers."""
+def _write_atomically(path, write):
+    """Call write(fh) on a temporary file beside `path`, fsync it, rename it over `path`, then
+    fsync the directory; finally remove temporary files left by dead writers."""
     directory = os.path.dirname(os.path.abspath(path))
     name = f".{os.path.basename(path)}.{_host_tag()}-{os.getpid()}.{secrets.token_hex(6)}.tmp"
     tmp = os.path.join(directory, name)
@@ -227,7 +243,7 @@ def _write_atomically(path, header, arrays):
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
-            _write(fh, header, arrays)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
