@@ -43,6 +43,7 @@ from ember._safe_globals import (  # noqa: F401  (public: ember.serialization.*)
     safe_globals,
 )
 from ember._tensor import Tensor
+from ember._warn import warn
 
 MAX_HEADER_BYTES = 100_000_000  # the safetensors limit
 MAX_DEPTH = 500  # containers nested deeper are refused (as ember.save refuses to write them)
@@ -142,10 +143,19 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_seriali
     None, dtypes and devices (state dicts, optimizer state dicts with int keys, ...). `f` is a
     path (written atomically) or a binary file object. A name ending in `.pt` or `.pth` (a
     path, or a file object's `.name`) gets PyTorch's zip format, which
-    `torch.load(f, weights_only=True)` reads (NumPy arrays are refused there: convert them to
-    tensors); any other name gets a safetensors file. `ember.load` reads both.
+    `torch.load(f, weights_only=True)` reads, unless the object holds NumPy arrays (that
+    loader refuses them): then a warning, and safetensors; any other name gets a safetensors
+    file. `ember.load` reads both.
     """
-    if _pt_writer.is_pt_target(f):
+    if _pt_writer.is_pt_target(f) and _holds_numpy(obj):
+        warn(
+            "ember.save: this object holds NumPy arrays, which PyTorch's weights_only loader "
+            "refuses, so the file is written in ember's safetensors format despite its .pt "
+            "name (ember.load reads it); convert the arrays to tensors for a file torch.load "
+            "reads",
+            UserWarning,
+        )
+    elif _pt_writer.is_pt_target(f):
         checkpoint = _pt_writer.Checkpoint(obj)  # refuses what it cannot write, before writing
         if isinstance(f, (str, os.PathLike)):
             _write_atomically(os.fspath(f), checkpoint.write)
@@ -183,6 +193,19 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_seriali
         _write(f, blob, encoder.arrays.values())
         if hasattr(f, "flush"):
             f.flush()
+
+
+def _holds_numpy(obj, depth=0) -> bool:
+    """Whether a NumPy array sits anywhere in `obj`'s containers (bounded like ember.save)."""
+    if isinstance(obj, numpy.ndarray):
+        return True
+    if depth > MAX_DEPTH:
+        return False
+    if isinstance(obj, dict):
+        return any(_holds_numpy(v, depth + 1) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(_holds_numpy(v, depth + 1) for v in obj)
+    return False
 
 
 def _write(fh, header, arrays):
