@@ -7,6 +7,7 @@ Every function here that PyTorch gives an `out=` keyword gets it from the front 
 from ember.ops import decompositions as _decompositions
 from ember.ops import linalg as _products
 from ember.ops import linalg_extra as _extra
+from ember.ops import matrix_functions as _matrix_functions
 from ember.ops._front import with_out
 from ember.ops.creation import zeros as _zeros
 from ember.ops.decompositions import LinAlgError
@@ -36,9 +37,11 @@ cross = with_out("linalg.cross", _extra.linalg_cross)
 det = with_out("linalg.det", _decompositions.det)
 eigh = with_out("linalg.eigh", _decompositions.eigh)
 eigvalsh = with_out("linalg.eigvalsh", _decompositions.eigvalsh)
+householder_product = with_out("linalg.householder_product", _matrix_functions.householder_product)
 inv = with_out("linalg.inv", _decompositions.inv)
 inv_ex = with_out("linalg.inv_ex", _inv_ex)
 matmul = with_out("linalg.matmul", _products.matmul)
+matrix_exp = with_out("linalg.matrix_exp", _matrix_functions.matrix_exp)
 matrix_norm = with_out("linalg.matrix_norm", _extra.matrix_norm)
 matrix_power = with_out("linalg.matrix_power", _extra.matrix_power)
 matrix_rank = with_out("linalg.matrix_rank", _extra.matrix_rank)
@@ -64,10 +67,12 @@ __all__ = [
     "diagonal",
     "eigh",
     "eigvalsh",
+    "householder_product",
     "inv",
     "inv_ex",
     "lstsq",
     "matmul",
+    "matrix_exp",
     "matrix_norm",
     "matrix_power",
     "matrix_rank",
