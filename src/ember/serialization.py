@@ -195,16 +195,17 @@ def save(obj, f, pickle_module=None, pickle_protocol=2, _use_new_zipfile_seriali
             f.flush()
 
 
-def _holds_numpy(obj, depth=0) -> bool:
-    """Whether a NumPy array sits anywhere in `obj`'s containers (bounded like ember.save)."""
-    if isinstance(obj, numpy.ndarray):
-        return True
-    if depth > MAX_DEPTH:
-        return False
-    if isinstance(obj, dict):
-        return any(_holds_numpy(v, depth + 1) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return any(_holds_numpy(v, depth + 1) for v in obj)
+def _holds_numpy(obj) -> bool:
+    """Whether a NumPy array sits anywhere in `obj`'s containers (walked without recursion,
+    so a deeply nested object reaches ember.save's own depth check)."""
+    stack, seen = [obj], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, numpy.ndarray):
+            return True
+        if isinstance(item, (dict, list, tuple)) and id(item) not in seen:
+            seen.add(id(item))
+            stack.extend(item.values() if isinstance(item, dict) else item)
     return False
 
 
