@@ -533,6 +533,12 @@ _VALUE_SHAPED_OPS = {
 }
 
 
+# ops whose Python loop runs a value-dependent number of times (matrix_exp squares once per
+# doubling of the matrix's norm): while that count moves the step is recorded again; the
+# results must still equal eager's
+_VALUE_LOOPED_OPS = {"matrix_exp"}
+
+
 @pytest.mark.parametrize("name", _op_names())
 def test_every_op_replays_like_eager(name):
     from ember.ops import OPS
@@ -550,7 +556,7 @@ def test_every_op_replays_like_eager(name):
                 compiled()
                 assert _state(xs_e) == _state(xs), f"{sample!r}, call {i}"
         if compiled.eager_reason is None:
-            assert compiled.replays >= 1, sample
+            assert compiled.replays >= 1 or name in _VALUE_LOOPED_OPS, sample
         else:
             assert name in _VALUE_SHAPED_OPS, compiled.eager_reason
 

@@ -129,6 +129,8 @@ def householder_product(A, tau):
     for i in reversed(range(k)):  # Q = H_1 (H_2 (... (H_k I)))
         v = reflectors[..., :, i : i + 1]
         q = q - tau[..., i, None, None] * (v @ (_mT(v) @ q))
+    if k == 0:  # no reflector: still a function of A and tau (a zero gradient), as PyTorch
+        q = q + (A[..., :0, :0].sum() + tau[..., :0].sum())
     return q
 
 
