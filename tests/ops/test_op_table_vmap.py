@@ -70,9 +70,10 @@ FALLBACK = set(
     """as_strided batch_norm binary_cross_entropy conv1d conv2d conv3d conv_transpose1d
     conv_transpose2d conv_transpose3d diag diag_embed fold gaussian_nll_loss gru gru_cell
     gru_cell_backward isin kthvalue logsumexp lstm lstm_backward lstm_cell lstsq
-    masked_fill_ masked_fill_tensor_value matrix_exp max_pool1d max_pool2d max_pool3d max_pool_gather
-    max_pool_scatter median mvlgamma nanmedian polygamma rnn_relu rnn_relu_cell rnn_tanh
-    rnn_tanh_cell scaled_dot_product_attention solve_triangular topk unfold zeta""".split()
+    masked_fill_ masked_fill_tensor_value matrix_exp max_pool1d max_pool2d max_pool3d
+    max_pool_gather max_pool_scatter median mvlgamma nanmedian polygamma rnn_relu
+    rnn_relu_cell rnn_tanh rnn_tanh_cell scaled_dot_product_attention solve_triangular topk
+    unfold zeta""".split()
 )
 
 
