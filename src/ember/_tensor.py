@@ -16,7 +16,7 @@ import weakref
 
 import numpy
 
-from ember import _backend, _dtype
+from ember import _backend
 from ember._dtype import from_numpy_dtype, to_dtype
 from ember._size import Size
 from ember._storage import (
@@ -33,19 +33,6 @@ def _grad_enabled():
     from ember.autograd.grad_mode import _state
 
     return _state.enabled
-
-
-_FLOAT_TYPE_NAMES = {
-    "float16": "HalfTensor",
-    "float32": "FloatTensor",
-    "float64": "DoubleTensor",
-    "uint8": "ByteTensor",
-    "int8": "CharTensor",
-    "int16": "ShortTensor",
-    "int32": "IntTensor",
-    "int64": "LongTensor",
-    "bool": "BoolTensor",
-}
 
 
 _new = object.__new__
@@ -614,97 +601,6 @@ class Tensor:
             out.__dict__.update(copy.deepcopy(state, memo))
         return out
 
-    # --- dtype and device moves ---
-    def type(self, dtype=None, non_blocking=False, **kwargs):
-        """With no argument, the type name ('ember.FloatTensor'); else a converted tensor."""
-        if dtype is None:
-            prefix = "ember.cuda." if self.device.type == "cuda" else "ember."
-            return prefix + _FLOAT_TYPE_NAMES[self.dtype.name]
-        if isinstance(dtype, str) and dtype.endswith("Tensor"):
-            from ember import _tensor_types
-
-            dtype = _tensor_types.by_name(dtype)
-        tensor_type = getattr(dtype, "_tensor_type", None)
-        if tensor_type is not None:  # ember.FloatTensor, ember.cuda.FloatTensor, ...
-            return self.to(device=tensor_type.device, dtype=tensor_type.dtype)
-        return self.to(dtype)
-
-    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False, **kwargs):
-        """Same as torch.Tensor.to: move to a dtype and/or device (a tensor gives both)."""
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype, device = a.dtype, a.device
-            elif isinstance(a, (_backend.Device, str)) and not _is_dtype_name(a):
-                device = a
-            else:
-                dtype = a
-        out = self
-        if device is not None:
-            device = _backend.Device(device)
-            if device.type == "cuda" and device.index is None:
-                device = _backend.Device("cuda", 0)
-            if self.device != device:
-                from ember.ops import to_device
-
-                out = to_device(out, device)
-        if dtype is not None:
-            dtype = to_dtype(dtype)
-            if out._data.dtype != dtype.np:
-                from ember.ops import cast
-
-                out = cast(out, dtype)
-        if copy and out is self:
-            out = self.clone()
-        return out
-
-    def cuda(self, device=None, non_blocking=False):
-        """A copy on the CUDA device (this tensor if it is already there)."""
-        return self.to(device=_backend.Device("cuda", 0 if device is None else device))
-
-    def cpu(self):
-        """A copy on the CPU (this tensor if it is already there)."""
-        return self.to(device="cpu")
-
-    def float(self):
-        """Same as self.to(ember.float32)."""
-        return self.to(_dtype.float32)
-
-    def double(self):
-        """Same as self.to(ember.float64)."""
-        return self.to(_dtype.float64)
-
-    def half(self):
-        """Same as self.to(ember.float16)."""
-        return self.to(_dtype.float16)
-
-    def long(self):
-        """Same as self.to(ember.int64)."""
-        return self.to(_dtype.int64)
-
-    def int(self):
-        """Same as self.to(ember.int32)."""
-        return self.to(_dtype.int32)
-
-    def short(self):
-        """Same as self.to(ember.int16)."""
-        return self.to(_dtype.int16)
-
-    def byte(self):
-        """Same as self.to(ember.uint8)."""
-        return self.to(_dtype.uint8)
-
-    def char(self):
-        """Same as self.to(ember.int8)."""
-        return self.to(_dtype.int8)
-
-    def bool(self):
-        """Same as self.to(ember.bool)."""
-        return self.to(_dtype.bool)
-
-    def type_as(self, other):
-        """Same as self.to(other.dtype)."""
-        return self.to(other.dtype)
-
     # --- printing ---
     def __repr__(self):
         from ember._printing import tensor_repr
@@ -783,13 +679,6 @@ def observe_arrays(read, write):
         with _OBSERVER_LOCK:
             Tensor._data = _DATA_SLOT
             _array_observer = None
-
-
-def _is_dtype_name(value):
-    if isinstance(value, str):
-        name = value.removeprefix("torch.").removeprefix("ember.")
-        return name in _dtype._NAMES
-    return False
 
 
 def _normalize_dim(dim, ndim, op):

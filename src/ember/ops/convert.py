@@ -1,9 +1,11 @@
-"""dtype and device moves, and copies: cast, to_device, clone, contiguous."""
+"""dtype and device moves, and copies: cast, to_device, clone, contiguous, and the Tensor
+methods built on them (to, type, cuda, cpu, float, double, ...)."""
 
 from __future__ import annotations
 
-from ember import _backend
+from ember import _backend, _dtype
 from ember._dtype import to_dtype
+from ember._tensor import Tensor
 from ember.ops._primitive import Primitive
 from ember.ops._table import UNARY, S, register
 
@@ -84,4 +86,113 @@ def contiguous(input, memory_format=None):
     return Clone.apply(input)
 
 
-TENSOR_METHODS = {"clone": clone, "contiguous": contiguous}
+# --- the Tensor methods that move a tensor to a dtype or device ---
+_TYPE_NAMES = {
+    "float16": "HalfTensor",
+    "float32": "FloatTensor",
+    "float64": "DoubleTensor",
+    "uint8": "ByteTensor",
+    "int8": "CharTensor",
+    "int16": "ShortTensor",
+    "int32": "IntTensor",
+    "int64": "LongTensor",
+    "bool": "BoolTensor",
+}
+
+
+def _is_dtype_name(value):
+    if isinstance(value, str):
+        name = value.removeprefix("torch.").removeprefix("ember.")
+        return name in _dtype._NAMES
+    return False
+
+
+def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False, **kwargs):
+    """Same as torch.Tensor.to: move to a dtype and/or device (a tensor gives both)."""
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype, device = a.dtype, a.device
+        elif isinstance(a, (_backend.Device, str)) and not _is_dtype_name(a):
+            device = a
+        else:
+            dtype = a
+    out = self
+    if device is not None:
+        device = _backend.Device(device)
+        if device.type == "cuda" and device.index is None:
+            device = _backend.Device("cuda", 0)
+        if self.device != device:
+            out = to_device(out, device)
+    if dtype is not None:
+        dtype = to_dtype(dtype)
+        if out._data.dtype != dtype.np:
+            out = cast(out, dtype)
+    if copy and out is self:
+        out = clone(self)
+    return out
+
+
+def tensor_type(self, dtype=None, non_blocking=False, **kwargs):
+    """Same as torch.Tensor.type: with no argument, the type name ('ember.FloatTensor');
+    else a converted tensor."""
+    if dtype is None:
+        prefix = "ember.cuda." if self.device.type == "cuda" else "ember."
+        return prefix + _TYPE_NAMES[self.dtype.name]
+    if isinstance(dtype, str) and dtype.endswith("Tensor"):
+        from ember import _tensor_types
+
+        dtype = _tensor_types.by_name(dtype)
+    tensor_type = getattr(dtype, "_tensor_type", None)
+    if tensor_type is not None:  # ember.FloatTensor, ember.cuda.FloatTensor, ...
+        return to(self, device=tensor_type.device, dtype=tensor_type.dtype)
+    return to(self, dtype)
+
+
+def cuda(self, device=None, non_blocking=False):
+    """A copy on the CUDA device (this tensor if it is already there)."""
+    return to(self, device=_backend.Device("cuda", 0 if device is None else device))
+
+
+def cpu(self):
+    """A copy on the CPU (this tensor if it is already there)."""
+    return to(self, device="cpu")
+
+
+def type_as(self, other):
+    """Same as self.to(other.dtype)."""
+    return to(self, other.dtype)
+
+
+def _to_dtype_method(name):
+    dtype = _dtype._NAMES[name]
+
+    def method(self):
+        return to(self, dtype)
+
+    method.__doc__ = f"Same as self.to(ember.{name})."
+    return method
+
+
+TENSOR_METHODS = {
+    "clone": clone,
+    "contiguous": contiguous,
+    "to": to,
+    "type": tensor_type,
+    "cuda": cuda,
+    "cpu": cpu,
+    "type_as": type_as,
+    **{
+        method: _to_dtype_method(name)
+        for method, name in (
+            ("float", "float32"),
+            ("double", "float64"),
+            ("half", "float16"),
+            ("long", "int64"),
+            ("int", "int32"),
+            ("short", "int16"),
+            ("byte", "uint8"),
+            ("char", "int8"),
+            ("bool", "bool"),
+        )
+    },
+}
