@@ -85,10 +85,10 @@ class Normal(_TwoParameter):
 
     def cdf(self, value):
         value = self._checked(value)
-        return 0.5 * (1 + ember.erf((value - self.loc) / (self.scale * math.sqrt(2))))
+        return ember.special.ndtr((value - self.loc) / self.scale)  # accurate in the tails
 
     def icdf(self, value):
-        return self.loc + self.scale * ember.erfinv(2 * value - 1) * math.sqrt(2)
+        return self.loc + self.scale * ember.special.ndtri(value)
 
     def entropy(self):
         return 0.5 + _HALF_LOG_2PI + self.scale.log()
