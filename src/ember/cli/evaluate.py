@@ -40,8 +40,8 @@ def load_checkpoint(path):
         raise CliError(f"{path}: is a directory, not a checkpoint file")
     try:
         checkpoint = ember.load(path)
-    except (ValueError, RuntimeError) as e:
-        raise CliError(f"{path}: {e}") from None
+    except (ValueError, RuntimeError) as e:  # ember.load's errors already name the file
+        raise CliError(str(e) if str(path) in str(e) else f"{path}: {e}") from None
     except OSError as e:
         raise CliError(f"{path}: cannot read it ({e.strerror or e})") from None
     missing = [k for k in _REQUIRED if not isinstance(checkpoint, dict) or k not in checkpoint]
