@@ -1,4 +1,10 @@
-"""dtypes, the default dtype, and PyTorch's type-promotion rules."""
+"""dtypes, the default dtype, and PyTorch's type-promotion rules.
+
+bfloat16's NumPy type comes from the optional `ml_dtypes` package (`pip install
+'ember[bfloat16]'`), imported on first use (it takes longer to import than ember itself):
+`ember.bfloat16` always exists, and making a tensor of it without ml_dtypes raises an error
+that says how to get it. Promotion with bfloat16 needs no ml_dtypes.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +16,22 @@ class dtype:  # noqa: N801  (PyTorch's spelling)
 
     __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "category")
 
-    def __init__(self, name: str, np_dtype, category: int):
+    def __init__(self, name: str, np_dtype, category: int, itemsize: int = 0):
         self.name = name
-        self.np = numpy.dtype(np_dtype)
         self.category = category  # 0 bool, 1 integer, 2 floating: PyTorch's promotion categories
         self.is_floating_point = category == 2
+        if np_dtype is None:  # its NumPy type is looked up on first use (see __getattr__)
+            self.is_signed, self.itemsize = True, itemsize
+            return
+        self.np = numpy.dtype(np_dtype)
         self.is_signed = self.np.kind in "fi"
         self.itemsize = self.np.itemsize
+
+    def __getattr__(self, attr):
+        # only reached while the `np` slot is unset: bfloat16 before ml_dtypes is loaded
+        if attr == "np":
+            return _load_bfloat16()
+        raise AttributeError(f"'ember.dtype' object has no attribute '{attr}'")
 
     def __repr__(self):
         return f"ember.{self.name}"
@@ -38,10 +53,34 @@ int16 = short = dtype("int16", numpy.int16, 1)
 int32 = int = dtype("int32", numpy.int32, 1)  # noqa: A001
 int64 = long = dtype("int64", numpy.int64, 1)
 bool = dtype("bool", numpy.bool_, 0)  # noqa: A001
+bfloat16 = dtype("bfloat16", None, 2, itemsize=2)  # NumPy type: ml_dtypes.bfloat16, on first use
 
-ALL = (float16, float32, float64, uint8, int8, int16, int32, int64, bool)
-_FROM_NP = {d.np: d for d in ALL}
+ALL = (float16, bfloat16, float32, float64, uint8, int8, int16, int32, int64, bool)
+_FROM_NP = {d.np: d for d in ALL if d is not bfloat16}  # bfloat16 joins once loaded
 _NAMES = {d.name: d for d in ALL}
+# bfloat16's NumPy dtype once ml_dtypes is loaded, else None (ops check it, see _primitive)
+BF16 = [None]
+SUPPORTED = "float64, float32, float16, bfloat16, int64, int32, int16, int8, uint8 and bool"
+_NO_ML_DTYPES = (
+    "unsupported dtype bfloat16: ember needs the ml_dtypes package for it "
+    "(pip install 'ember[bfloat16]' or pip install ml_dtypes)"
+)
+
+
+def _load_bfloat16():
+    """bfloat16's NumPy dtype, importing ml_dtypes the first time (RuntimeError without it)."""
+    np_dtype = BF16[0]
+    if np_dtype is not None:
+        return np_dtype
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise RuntimeError(_NO_ML_DTYPES) from None
+    np_dtype = numpy.dtype(ml_dtypes.bfloat16)
+    bfloat16.np = np_dtype
+    _FROM_NP[np_dtype] = bfloat16
+    BF16[0] = np_dtype
+    return np_dtype
 
 
 def _by_name(name):
@@ -49,18 +88,31 @@ def _by_name(name):
 
 
 def from_numpy_dtype(np_dtype) -> dtype:
-    """The ember dtype for a NumPy dtype; raises for types ember does not have."""
+    """The ember dtype for a NumPy dtype (ml_dtypes.bfloat16 included); TypeError naming the
+    unsupported dtype for types ember does not have."""
     try:
         return _FROM_NP[np_dtype]
-    except KeyError:
+    except (KeyError, TypeError):
         pass
     try:
-        return _FROM_NP[numpy.dtype(np_dtype)]
-    except (KeyError, TypeError):
+        np_dtype = numpy.dtype(np_dtype)
+    except TypeError:
         raise TypeError(
-            f"can't convert np.ndarray of type {np_dtype}. The only supported types are: "
-            "float64, float32, float16, int64, int32, int16, int8, uint8, and bool."
+            f"unsupported dtype {np_dtype!r:.80}: not a dtype ember knows; ember's dtypes are "
+            f"{SUPPORTED}"
         ) from None
+    found = _FROM_NP.get(np_dtype)
+    if found is not None:
+        return found
+    if np_dtype.name == "bfloat16" and np_dtype.itemsize == 2:  # ml_dtypes', not yet loaded
+        _load_bfloat16()
+        if np_dtype in _FROM_NP:
+            return _FROM_NP[np_dtype]
+    raise TypeError(
+        f"unsupported dtype {np_dtype.name}: can't convert np.ndarray of type {np_dtype.name}. "
+        f"The only supported types are: {SUPPORTED}; convert it first (e.g. "
+        "array.astype(numpy.float32))."
+    )
 
 
 def to_dtype(d) -> dtype:
@@ -105,6 +157,9 @@ def promote_types(a: dtype, b: dtype) -> dtype:
         return a
     if a.category != b.category and 2 in (a.category, b.category):
         return a if a.category == 2 else b
+    if a is bfloat16 or b is bfloat16:  # with another float: float32 at least, as PyTorch
+        other = b if a is bfloat16 else a
+        return float32 if other is float16 else other
     return _FROM_NP[numpy.promote_types(a.np, b.np)]
 
 

@@ -177,7 +177,7 @@ def _array_text(array, indent, summarize, formatter):
 
 def _body(array, indent):
     summarize = array.size > _PRINT_OPTIONS["threshold"]
-    floating = array.dtype.kind == "f"
+    floating = _dtype.from_numpy_dtype(array.dtype).is_floating_point  # bfloat16's kind is "V"
     shown = _summarized(array, _PRINT_OPTIONS["edgeitems"]) if summarize else array
     formatter = _Formatter(shown.astype(numpy.float64) if floating else shown, floating)
     return _array_text(array, indent, summarize, formatter)

@@ -220,8 +220,8 @@ class Tensor:
         return self._data.itemsize
 
     def is_floating_point(self):
-        """True for float16/32/64 tensors."""
-        return self._data.dtype.kind == "f"
+        """True for float16/32/64 and bfloat16 tensors."""
+        return self.dtype.is_floating_point
 
     def is_contiguous(self, memory_format=None):
         """True when the data is laid out in row-major order."""
@@ -315,7 +315,7 @@ class Tensor:
                 "Setting requires_grad=True on inference tensor outside InferenceMode is not "
                 "allowed."
             )
-        if requires_grad and self._data.dtype.kind != "f":
+        if requires_grad and not self.dtype.is_floating_point:
             raise RuntimeError(
                 f"only Tensors of floating point dtype can require gradients (got {self.dtype})"
             )
@@ -379,7 +379,7 @@ class Tensor:
     def data(self, value):
         if not isinstance(value, Tensor):
             raise TypeError(f"Variable data has to be a tensor, but got {type(value).__name__}")
-        if self._requires_grad and value._data.dtype.kind != "f":
+        if self._requires_grad and not value.dtype.is_floating_point:
             raise RuntimeError(
                 "data set to a tensor that requires gradients must be floating point or complex "
                 f"dtype (got {value.dtype})"

@@ -15,7 +15,7 @@ import dis
 import inspect
 import sys
 
-from ember import _backend
+from ember import _backend, _dtype
 from ember import _tensor as _tensor_module
 from ember._tensor import INFERENCE_SAVED, InferenceVersion, Tensor
 from ember.autograd import forward_ad, hooks
@@ -164,6 +164,7 @@ class Primitive(Function):
                     record = True
             else:
                 data.append(a)
+        narrow = _BF16[0] is not None and cls.view_of is None and _widen_bf16(data, kwargs)
         # NumPy's float warnings go off for this op; a backward pass (whose ops record
         # nothing unless create_graph) has them off throughout, and its ops skip the switch
         if record and _state.enabled:
@@ -185,10 +186,12 @@ class Primitive(Function):
             if token is not None:
                 _reset_floats(token)
         if out.__class__ is tuple:
-            return _wrap_many(node, args, data, out, kind, cls.view_of is None)
+            return _wrap_many(node, args, data, out, kind, cls.view_of is None, narrow)
         array = out
         if out.__class__ is not kind and not cls.moves_device:
             array = _as_array(out, kind)
+        if narrow and array.dtype == "float32":
+            array = array.astype(_BF16[0])
         if cls.view_of is None:
             if not array.flags.c_contiguous:  # results are row-major, as PyTorch's
                 array = _backend.array_module(array).ascontiguousarray(array)
@@ -201,6 +204,30 @@ class Primitive(Function):
         if node is not None and node._to_save is not None:
             _pack(node, args, data, ((out, array, t),))
         return t
+
+
+_BF16 = _dtype.BF16  # [bfloat16's NumPy dtype], [None] until ml_dtypes is loaded
+_NP_DTYPE = type(_dtype.float32.np).__mro__[1]  # the class of NumPy dtypes (an explicit dtype=)
+
+
+def _widen_bf16(data, kwargs):
+    """bfloat16 math runs in float32 and is rounded once, as PyTorch's (NumPy would sum and
+    multiply matrices in bfloat16, slowly and losing accuracy): replace the bfloat16 arrays in
+    `data` by float32 copies. True when the float32 results are to be rounded back to
+    bfloat16: some input was bfloat16, none of another float type, and no dtype was asked for.
+    """
+    bf16 = _BF16[0]
+    found, narrow = False, True
+    for k, d in enumerate(data):
+        dt = getattr(d, "dtype", None)
+        if dt is bf16:
+            data[k] = d.astype("float32")
+            found = True
+        elif (dt is not None and dt.kind == "f") or isinstance(d, _NP_DTYPE):
+            narrow = False
+    if found and kwargs:
+        narrow = narrow and not any(isinstance(v, _NP_DTYPE) for v in kwargs.values())
+    return found and narrow
 
 
 def _contiguous(array):
@@ -405,15 +432,19 @@ def move_retained_grad(tensor, old_node, old_nr) -> None:
     tensor.retain_grad()
 
 
-def _wrap_many(node, args, data, outs, kind, contiguous):
-    """The tensors of a forward that returned several arrays (node None: nothing recorded)."""
+def _wrap_many(node, args, data, outs, kind, contiguous, narrow=False):
+    """The tensors of a forward that returned several arrays (node None: nothing recorded);
+    `narrow`: round float32 results to bfloat16 (see _widen_bf16)."""
     results = []
     triples = []
     for k, o in enumerate(outs):
         array = _as_array(o, kind)
         if contiguous:
             array = _contiguous(array)
-        if node is not None and array.dtype.kind == "f":  # indices never require grad
+        floating = array.dtype.kind == "f"
+        if narrow and array.dtype == "float32":
+            array = array.astype(_BF16[0])
+        if node is not None and floating:  # indices never require grad
             t = Tensor._make(array, True, node, k)
         else:
             t = Tensor._make(array)

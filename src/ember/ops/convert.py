@@ -33,7 +33,8 @@ class Cast(Primitive):
 
 
 def cast(x, dtype):
-    """x converted to `dtype` (differentiable between floating types)."""
+    """x converted to `dtype` (differentiable between floating types). To bfloat16, values are
+    rounded to nearest even, as PyTorch's; bfloat16 needs the optional ml_dtypes package."""
     dtype = to_dtype(dtype)
     out = Cast.apply(x, dtype.np)
     if not dtype.is_floating_point and out.requires_grad:
@@ -91,6 +92,7 @@ _TYPE_NAMES = {
     "float16": "HalfTensor",
     "float32": "FloatTensor",
     "float64": "DoubleTensor",
+    "bfloat16": "BFloat16Tensor",
     "uint8": "ByteTensor",
     "int8": "CharTensor",
     "int16": "ShortTensor",
@@ -187,6 +189,7 @@ TENSOR_METHODS = {
             ("float", "float32"),
             ("double", "float64"),
             ("half", "float16"),
+            ("bfloat16", "bfloat16"),
             ("long", "int64"),
             ("int", "int32"),
             ("short", "int16"),

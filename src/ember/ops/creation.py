@@ -56,6 +56,8 @@ def _infer_dtype(data):
         return int64 if not hasattr(data, "dtype") else from_numpy_dtype(array.dtype)
     if kind == "f":
         return get_default_dtype() if not hasattr(data, "dtype") else from_numpy_dtype(array.dtype)
+    if hasattr(data, "dtype"):  # ml_dtypes.bfloat16 ("V" to NumPy), or an unsupported dtype
+        return from_numpy_dtype(array.dtype)
     raise TypeError(f"Could not infer dtype of {type(flat).__name__}")
 
 
@@ -254,12 +256,12 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_
 def _kernel_name(dtype):
     """PyTorch's word for a dtype in its "not implemented for" errors."""
     words = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte"}
-    return words.get(dtype.np.name, dtype.np.name.capitalize())
+    return words.get(dtype.name, dtype.name.capitalize())
 
 
 def check_float_draw(dtype, kernel):
     """PyTorch's NotImplementedError for a float distribution drawn into a non-float dtype."""
-    if dtype.np.kind != "f":
+    if not dtype.is_floating_point:
         raise NotImplementedError(f"\"{kernel}\" not implemented for '{_kernel_name(dtype)}'")
 
 
