@@ -13,6 +13,7 @@ import math
 from ember._backend import array_module
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive
+from ember.ops._select import select
 from ember.ops._table import UNARY, S, register
 from ember.ops.inplace import apply_inplace
 from ember.ops.pointwise import clamp, tanh, where
@@ -67,7 +68,7 @@ class Softplus(Primitive):
         ctx.beta, ctx.threshold = beta, threshold
         scaled = x * beta
         soft = xp.log1p(xp.exp(xp.minimum(scaled, threshold))) / beta
-        return xp.where(scaled > threshold, x, soft)
+        return select(scaled > threshold, x, soft)
 
     @staticmethod
     def backward(ctx, grad):
@@ -162,7 +163,7 @@ class LeakyRelu(Primitive):
     def forward(ctx, x, negative_slope):
         ctx.save_for_backward(x)
         ctx.negative_slope = negative_slope
-        return array_module(x).where(x > 0, x, x * negative_slope)
+        return select(x > 0, x, x * negative_slope)
 
     @staticmethod
     def backward(ctx, grad):
@@ -194,7 +195,7 @@ class Elu(Primitive):
         ctx.params = alpha, scale, input_scale
         with quiet(xp):
             negative = xp.expm1(xp.minimum(x, 0) * input_scale) * (alpha * scale)
-        return xp.where(x > 0, x * scale, negative)
+        return select(x > 0, x * scale, negative)
 
     @staticmethod
     def backward(ctx, grad):

@@ -9,6 +9,7 @@ from ember._dtype import get_default_dtype, result_type
 from ember._tensor import Tensor
 from ember.autograd.graph import FREED_MESSAGE
 from ember.ops._primitive import Primitive, unary
+from ember.ops._select import select
 from ember.ops._table import BINARY, UNARY, S, register
 from ember.ops.convert import cast
 
@@ -294,7 +295,7 @@ class ReluGrad(Primitive):
     @staticmethod
     def forward(ctx, out, grad):
         ctx.save_for_backward(out)
-        return _backend.array_module(grad).where(out > 0, grad, 0)
+        return select(out > 0, grad, 0)
 
     @staticmethod
     def backward(ctx, gg):
@@ -402,7 +403,7 @@ class Where(Primitive):
     @staticmethod
     def forward(ctx, condition, x, y):
         ctx.save_for_backward(condition)
-        return _backend.array_module(condition).where(condition, x, y)
+        return select(condition, x, y)
 
     @staticmethod
     def backward(ctx, grad):

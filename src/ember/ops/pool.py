@@ -15,6 +15,7 @@ import math
 from ember._backend import array_module
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive
+from ember.ops._select import select
 from ember.ops._table import S, register
 from ember.ops.conv import crop, ntuple, offset_slices, pad_array
 
@@ -102,10 +103,10 @@ class MaxPool(Primitive):
         )
         if need:
             for k in reversed(range(len(windows))):  # the smallest offset is written last
-                xp.copyto(winner, k, where=windows[k] == best)
+                winner = select(windows[k] == best, winner.dtype.type(k), winner)
             if x.dtype.kind == "f" and bool(xp.isnan(best).any()):
                 for k, value in enumerate(windows):
-                    xp.copyto(winner, k, where=value != value)
+                    winner = select(value != value, winner.dtype.type(k), winner)
         if ctx.needs_input_grad[0]:
             ctx.winner = winner
             ctx.geometry = (x.shape, kernel, stride, dilation, pads, outs)
@@ -140,7 +141,7 @@ class MaxPoolScatter(Primitive):
         image = xp.zeros_like(grad, shape=padded_shape)
         disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
         for k, offset in enumerate(_offsets(kernel)):
-            part = xp.where(winner == k, grad, 0)
+            part = select(winner == k, grad, 0)
             target = offset_slices(offset, stride, dilation, outs)
             if disjoint:  # windows do not overlap: plain writes
                 image[target] = part
@@ -170,10 +171,10 @@ class MaxPoolGather(Primitive):
             ctx.winner = winner
         ctx.geometry = (image.shape, kernel, stride, dilation, pads, outs)
         padded = pad_array(image, pads)
-        out = xp.zeros_like(image, shape=winner.shape)
+        out = 0
         for k, offset in enumerate(_offsets(kernel)):
-            xp.copyto(out, padded[offset_slices(offset, stride, dilation, outs)], where=winner == k)
-        return out
+            out = select(winner == k, padded[offset_slices(offset, stride, dilation, outs)], out)
+        return xp.asarray(out, dtype=image.dtype).reshape(winner.shape)
 
     @staticmethod
     def backward(ctx, grad):
