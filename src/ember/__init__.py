@@ -6,7 +6,11 @@
 
 import math as _math
 
-from ember import (
+from ember import _allocator
+
+_allocator.tune_malloc()  # a step's freed arrays stay for the next one (see _allocator)
+
+from ember import (  # noqa: E402
     _backend,
     _dtype,
     _unsupported,
