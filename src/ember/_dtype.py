@@ -67,6 +67,67 @@ _NO_ML_DTYPES = (
 )
 
 
+# PyTorch dtypes ember has no dtype for, as files name them: by PyTorch's dtype name, by the
+# storage type torch.save writes, and by safetensors' name. Loads refuse them with
+# unsupported_in_file's message (an error about the data, not about the file's safety).
+UNSUPPORTED_STORAGES = {
+    "ComplexFloatStorage": "complex64",
+    "ComplexDoubleStorage": "complex128",
+    "QInt8Storage": "qint8",
+    "QUInt8Storage": "quint8",
+    "QInt32Storage": "qint32",
+    "QUInt4x2Storage": "quint4x2",
+    "QUInt2x4Storage": "quint2x4",
+}
+UNSUPPORTED_SAFETENSORS = {
+    "U16": "uint16",
+    "U32": "uint32",
+    "U64": "uint64",
+    "C64": "complex64",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+    "F8_E8M0": "float8_e8m0fnu",
+    "F6_E2M3": "float6_e2m3fn",
+    "F6_E3M2": "float6_e3m2fn",
+    "F4": "float4_e2m1fn_x2",
+}
+UNSUPPORTED_TORCH = {
+    *UNSUPPORTED_STORAGES.values(),
+    *UNSUPPORTED_SAFETENSORS.values(),
+    *("complex128", "cfloat", "cdouble", "complex32", "chalf", "float8_e4m3fnuz"),
+    *("float8_e5m2fnuz", "bits1x8", "bits2x4", "bits4x2", "bits8", "bits16"),
+    *(f"int{n}" for n in range(1, 8)),
+    *(f"uint{n}" for n in range(1, 8)),
+}
+
+
+def unsupported_in_file(name: str, where: str) -> str:
+    """The message refusing a file's tensor of a dtype ember does not have (`where`: which
+    tensor has it)."""
+    return (
+        f"unsupported dtype {name}: {where} has it, and ember's dtypes are {SUPPORTED}. Convert "
+        "it to a supported dtype in PyTorch first (e.g. t.to(torch.float32), t.to(torch.int64), "
+        "or t.real for a complex tensor) and save again."
+    )
+
+
+def bfloat16_for_load(what: str):
+    """bfloat16's NumPy dtype for a load; False, after a warning naming `what`, without
+    ml_dtypes (the caller then widens bfloat16 to float32: exact, as a bfloat16 is the high
+    half of a float32)."""
+    try:
+        return _load_bfloat16()
+    except RuntimeError:
+        from ember._warn import warn
+
+        warn(
+            f"ember.load: {what} bfloat16 tensors and the ml_dtypes package is not installed, so "
+            "they are loaded as float32 (the same values). pip install ml_dtypes (or "
+            "'ember[bfloat16]') to load them as bfloat16."
+        )
+        return False
+
+
 def _load_bfloat16():
     """bfloat16's NumPy dtype, importing ml_dtypes the first time (RuntimeError without it)."""
     np_dtype = BF16[0]

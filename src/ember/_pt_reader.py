@@ -6,7 +6,9 @@ through a small interpreter of pickle opcodes that builds only lists, dicts, tup
 numbers, strings and bytes, and calls only the functions on an allow-list: PyTorch's tensor and
 parameter rebuilders, OrderedDict, the typed storages and dtypes. Any other global
 (`os.system`, `builtins.eval`, ...) stops the load with an error naming it; no code from the
-file ever runs. Sizes are checked against the archive before anything is allocated.
+file ever runs. Sizes are checked against the archive before anything is allocated. A tensor
+of a dtype ember does not have (complex64, uint16, float8, ...) is refused as "unsupported
+dtype X"; bfloat16 loads as bfloat16 with ml_dtypes installed, else as float32 with a warning.
 
 Everything the interpreter builds is counted against the load's budget (serialization._Budget:
 a multiple of the file's size): each object, each container entry, and each copy a call makes
@@ -48,7 +50,8 @@ _STORAGES = {
     "CharStorage": numpy.int8,
     "ByteStorage": numpy.uint8,
     "BoolStorage": numpy.bool_,
-    "BFloat16Storage": "bfloat16",  # widened to float32: ember has no bfloat16
+    "BFloat16Storage": "bfloat16",  # ml_dtypes.bfloat16 (float32 without ml_dtypes, warned)
+    "UntypedStorage": None,  # torch._rebuild_tensor_v3's bytes: dtypes ember does not have
 }
 _TORCH_DTYPES = {
     "float32": "float32",
@@ -66,6 +69,7 @@ _TORCH_DTYPES = {
     "int8": "int8",
     "uint8": "uint8",
     "bool": "bool",
+    "bfloat16": "bfloat16",
 }
 # Bytes charged to the budget (upper estimates of CPython's memory for each thing)
 _SLOT = 8  # a reference on the stack or in a tuple
@@ -134,6 +138,7 @@ class _Archive:
         self.room = size  # members read may not add up to more bytes than the file has
         self.budget = budget
         self.storages = {}
+        self.bf16 = None  # bfloat16's NumPy dtype once asked for, False without ml_dtypes
         order = b"little"
         if prefix + "byteorder" in archive.namelist():
             order = self.member(prefix + "byteorder")
@@ -178,8 +183,14 @@ class _Archive:
             raise _corrupt("malformed persistent id (key, location or size)")
         if key in self.storages:
             return self.storages[key]
-        wide = kind.dtype == "bfloat16"
-        dtype = numpy.dtype(numpy.uint16 if wide else kind.dtype).newbyteorder(self.byteorder)
+        if kind.dtype is None:  # untyped bytes: _rebuild_tensor_v3 refuses the tensor
+            self.storages[key] = _Storage(None, location)
+            return self.storages[key]
+        bf16 = kind.dtype == "bfloat16"
+        if bf16 and self.bf16 is None:
+            self.bf16 = _dtype.bfloat16_for_load("this checkpoint has")
+        wide = bf16 and not self.bf16
+        dtype = numpy.dtype(numpy.uint16 if bf16 else kind.dtype).newbyteorder(self.byteorder)
         name = f"{self.prefix}data/{key}"
         if self._info(name).file_size != numel * dtype.itemsize:
             raise _corrupt(
@@ -194,6 +205,8 @@ class _Archive:
             array = (array.astype(numpy.uint32) << 16).view(numpy.float32)
         elif swap:
             array = array.astype(dtype.newbyteorder("="))
+        if bf16 and not wide:
+            array = array.view(self.bf16)
         self.storages[key] = _Storage(array, location)
         return self.storages[key]
 
@@ -215,10 +228,27 @@ def _brief(value):
     return f"a {type(value).__name__}"
 
 
+def _unsupported_dtype(name):
+    return _Refused(_dtype.unsupported_in_file(name, "a tensor in this checkpoint"))
+
+
+def _rebuild_tensor_v3(storage, offset, size, stride, requires_grad, hooks, dtype, meta=None):
+    # PyTorch writes these only for dtypes without a typed storage, none of which ember has
+    # (their dtype global is refused before this is called); a file that gets here anyway
+    # names a dtype ember has but stores it in an untyped storage, as no torch.save does
+    name = dtype.name if isinstance(dtype, _dtype.dtype) else _brief(dtype)
+    raise _Refused(
+        f"a tensor of dtype {name} is stored as untyped bytes (torch._utils._rebuild_tensor_v3), "
+        "which ember does not read; save it with torch.save from PyTorch 2.x"
+    )
+
+
 def _rebuild_tensor(loader, storage, offset, size, stride, requires_grad, hooks, metadata=None):
     loader.budget.charge(_TENSOR)
     if not isinstance(storage, _Storage):
         raise _corrupt("a tensor is rebuilt from something that is not a storage")
+    if storage.array is None:
+        raise _corrupt("a tensor of typed storage is rebuilt from untyped bytes")
     if not (isinstance(size, tuple) and isinstance(stride, tuple) and len(size) == len(stride)):
         raise _corrupt(f"bad tensor size ({_brief(size)}) / stride ({_brief(stride)})")
     if not (_is_count(offset) and all(map(_is_count, size)) and all(map(_is_count, stride))):
@@ -294,6 +324,14 @@ def _resolve(module, name, loader):
         return _Callable(name, _ordered_dict)
     if module == "torch" and name in _STORAGES:
         return _StorageType(name, _STORAGES[name])
+    if module == "torch.storage" and name == "UntypedStorage":
+        return _StorageType(name, None)
+    if module == "torch" and name in _dtype.UNSUPPORTED_STORAGES:
+        raise _unsupported_dtype(_dtype.UNSUPPORTED_STORAGES[name])
+    if module == "torch" and name in _dtype.UNSUPPORTED_TORCH:
+        raise _unsupported_dtype(name)
+    if module == "torch._utils" and name == "_rebuild_tensor_v3":
+        return _Callable(name, _rebuild_tensor_v3)
     if module == "torch" and name in _TORCH_DTYPES:
         return _dtype._NAMES[_TORCH_DTYPES[name]]
     if module == "torch" and name == "Size":

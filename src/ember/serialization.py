@@ -66,7 +66,7 @@ _ST_DTYPES = {
     "I64": numpy.dtype("<i8"),
     "U8": numpy.dtype("u1"),
     "BOOL": numpy.dtype("u1"),  # read as bytes, then any nonzero byte is True
-    "BF16": numpy.dtype("<u2"),  # widened to float32 on load: ember has no bfloat16
+    "BF16": numpy.dtype("<u2"),  # read as bits: ml_dtypes.bfloat16, or float32 without it
 }
 _ST_NAME = {
     "float16": "F16",
@@ -78,6 +78,7 @@ _ST_NAME = {
     "int64": "I64",
     "uint8": "U8",
     "bool": "BOOL",
+    "bfloat16": "BF16",
 }
 
 
@@ -214,7 +215,8 @@ def _write(fh, header, arrays):
     fh.write(header)
     for array in arrays:
         if array.nbytes:
-            fh.write(memoryview(array).cast("B"))
+            # as bytes: a buffer of bfloat16 (ml_dtypes) has no format struct knows
+            fh.write(memoryview(array.reshape(-1).view(numpy.uint8)))
 
 
 # a temporary file: .<target name>.<host>-<pid>.<random>.tmp
@@ -564,9 +566,12 @@ def _read_safetensors(fh, size, placer, budget):
     del header
     base = 8 + header_len
     arrays = {}
+    bf16 = None  # bfloat16's NumPy dtype, or False without ml_dtypes (after one warning)
     for name, (st_dtype, shape, begin, end) in entries.items():
         fh.seek(base + begin)
-        arrays[name] = _read_array(fh, st_dtype, shape, end - begin, name)
+        if st_dtype == "BF16" and bf16 is None:
+            bf16 = _dtype.bfloat16_for_load("this file has BF16")
+        arrays[name] = _read_array(fh, st_dtype, shape, end - begin, name, bf16)
     structure = (metadata or {}).get(_METADATA_KEY)
     if structure is None:  # a plain safetensors file: a dict of tensors
         return {name: placer.place(Tensor._make(a), "cpu") for name, a in arrays.items()}
@@ -592,6 +597,10 @@ def _check_entries(header, data_len, budget):
         if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
             raise _corrupt(f"tensor {name!r:.80} needs exactly dtype, shape and data_offsets")
         st_dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        if st_dtype in _dtype.UNSUPPORTED_SAFETENSORS:
+            torch_name = _dtype.UNSUPPORTED_SAFETENSORS[st_dtype]
+            where = f"tensor {name!r:.80} (safetensors dtype {st_dtype})"
+            raise _Refused(_dtype.unsupported_in_file(torch_name, where))
         if st_dtype not in _ST_DTYPES:
             raise _corrupt(f"tensor {name!r:.80} has an unknown dtype {st_dtype!r:.40}")
         if not (isinstance(shape, list) and all(_is_count(d) for d in shape)):
@@ -638,7 +647,7 @@ def _read_exact(fh, n):
     return data
 
 
-def _read_array(fh, st_dtype, shape, nbytes, name):
+def _read_array(fh, st_dtype, shape, nbytes, name, bf16=False):
     raw = numpy.empty(nbytes // _ST_DTYPES[st_dtype].itemsize, dtype=_ST_DTYPES[st_dtype])
     view = memoryview(raw).cast("B")
     got = 0
@@ -650,6 +659,8 @@ def _read_array(fh, st_dtype, shape, nbytes, name):
     raw = raw.reshape(shape)
     if st_dtype == "BOOL":
         return raw != 0
+    if st_dtype == "BF16" and bf16:
+        return raw.astype(raw.dtype.newbyteorder("="), copy=False).view(bf16)
     if st_dtype == "BF16":  # bfloat16 is the high half of a float32
         return (raw.astype(numpy.uint32) << 16).view(numpy.float32)
     return raw.astype(raw.dtype.newbyteorder("="), copy=False)
