@@ -148,6 +148,12 @@ def _by_name(name):
     return _NAMES[name]
 
 
+def is_floating(np_dtype) -> bool:
+    """Whether an array's NumPy dtype is one of ember's floating types. Use it rather than
+    `kind == "f"`: bfloat16's NumPy kind is "V"."""
+    return np_dtype.kind == "f" or np_dtype is BF16[0]
+
+
 def from_numpy_dtype(np_dtype) -> dtype:
     """The ember dtype for a NumPy dtype (ml_dtypes.bfloat16 included); TypeError naming the
     unsupported dtype for types ember does not have."""
