@@ -95,6 +95,21 @@ def _root_gradients(roots, grads, batched=False):
 
 def _count_dependencies(root_nodes, wanted=None):
     """How many gradients each reachable node awaits; with `wanted`, only nodes leading there."""
+    if wanted is None:  # the common case: count while walking, in one pass
+        deps = {}
+        stack = list(set(root_nodes))
+        roots = set(stack)
+        while stack:
+            for nxt, _ in stack.pop()._edges:
+                if nxt is not None:
+                    count = deps.get(nxt)
+                    if count is None:
+                        deps[nxt] = 1
+                        if nxt not in roots:
+                            stack.append(nxt)
+                    else:
+                        deps[nxt] = count + 1
+        return deps, None
     deps = {}
     seen = set(root_nodes)
     stack = list(seen)
@@ -106,23 +121,20 @@ def _count_dependencies(root_nodes, wanted=None):
             if nxt is not None and nxt not in seen:
                 seen.add(nxt)
                 stack.append(nxt)
-    if wanted is not None:
-        useful = set(wanted)
-        changed = True
-        while changed:  # a node is useful when an edge from it reaches a useful node
-            changed = False
-            # deepest first: `order` lists parents before children, so one pass usually does
-            for node in reversed(order):
-                if node not in useful and any(n in useful for n, _ in node._edges):
-                    useful.add(node)
-                    changed = True
-    else:
-        useful = None
+    useful = set(wanted)
+    changed = True
+    while changed:  # a node is useful when an edge from it reaches a useful node
+        changed = False
+        # deepest first: `order` lists parents before children, so one pass usually does
+        for node in reversed(order):
+            if node not in useful and any(n in useful for n, _ in node._edges):
+                useful.add(node)
+                changed = True
     for node in order:
-        if useful is not None and node not in useful:
+        if node not in useful:
             continue
         for nxt, _ in node._edges:
-            if nxt is not None and (useful is None or nxt in useful):
+            if nxt is not None and nxt in useful:
                 deps[nxt] = deps.get(nxt, 0) + 1
     return deps, useful
 
@@ -385,15 +397,31 @@ def _run_graph(roots, grads, retain_graph, create_graph, capture, targets):
             if node.__class__ is AccumulateGrad:
                 _call_accumulate(node, buf, create_graph, fresh)
                 continue
-            if node._tensor_hooks:
-                buf = _tensor_pre_hooks(node, buf)
-            if observers:
-                for observe in observers:
-                    observe(node)
-            if node._pre_hooks or node._post_hooks:
-                results = _call_node(node, buf)
+            fn = node._fn
+            if (
+                fn is not None
+                and fn._builtin_op
+                and node._n_outputs == 1
+                and not (node._tensor_hooks or node._pre_hooks or node._post_hooks)
+                and not (observers or _state.anomaly)
+            ):  # the common node, inlined: one of ember's own ops, no hooks
+                grad = buf[0]
+                if grad is None:
+                    results = (None,) * len(node._edges)
+                else:
+                    results = fn.backward(node, grad)
+                    if results.__class__ is not tuple:
+                        results = (results,)
             else:
-                results = _run_backward(node, buf)
+                if node._tensor_hooks:
+                    buf = _tensor_pre_hooks(node, buf)
+                if observers:
+                    for observe in observers:
+                        observe(node)
+                if node._pre_hooks or node._post_hooks:
+                    results = _call_node(node, buf)
+                else:
+                    results = _run_backward(node, buf)
             if not retain_graph and node._saved is not None:
                 node._saved = None
                 node._freed = True

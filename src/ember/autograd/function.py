@@ -152,7 +152,7 @@ def connect(node, args) -> None:
                 view = a._view_of
                 if view is not None and view[3] != a._vc[0]:
                     refresh_view(a)
-                fn = a.grad_fn
+                fn = a._node  # (a stale view was re-made just above)
                 edges.append((fn, a._output_nr) if fn is not None else (grad_accumulator(a), 0))
                 d = a._data
                 meta.append((d.shape, d.dtype))

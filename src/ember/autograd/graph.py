@@ -34,6 +34,16 @@ def type_string(tensor) -> str:
 NO_EDGE = (None, -1)  # the edge of a forward argument that is not a tensor
 
 
+_TENSOR_MAKE = []  # [Tensor._make], filled on first use (ember._tensor imports this module)
+
+
+def _tensor_make():
+    from ember._tensor import Tensor
+
+    _TENSOR_MAKE[:] = [Tensor._make]
+    return Tensor._make
+
+
 class SavedOutput:
     """An op's own output kept for its backward, held as data so the graph has no cycle.
 
@@ -99,8 +109,7 @@ class Node:
             if self._freed:
                 raise RuntimeError(FREED_MESSAGE)
             return ()
-        unpack = self._unpack
-        return tuple([unpack(entry) for entry in saved])
+        return tuple(map(self._unpack, saved))
 
     saved_variables = saved_tensors
 
@@ -113,9 +122,8 @@ class Node:
         if value.__class__ is SavedOutput:
             if value.vc[0] != value.version:
                 raise _modified_error(None, self.name(), value.version, value.vc[0])
-            from ember._tensor import Tensor
-
-            out = Tensor._make(value.data, True, self, value.index)
+            make = _TENSOR_MAKE[0] if _TENSOR_MAKE else _tensor_make()
+            out = make(value.data, True, self, value.index)
             out._vc = value.vc
             return out
         if version is not None and value._vc[0] != version:
