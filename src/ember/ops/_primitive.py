@@ -164,7 +164,7 @@ class Primitive(Function):
                     record = True
             else:
                 data.append(a)
-        narrow = _BF16[0] is not None and cls.view_of is None and _widen_bf16(data, kwargs)
+        narrow = _BF16[0] is not None and cls.view_of is None and _widen_bf16(data, kwargs, kind)
         # NumPy's float warnings go off for this op; a backward pass (whose ops record
         # nothing unless create_graph) has them off throughout, and its ops skip the switch
         if record and _state.enabled:
@@ -210,13 +210,18 @@ _BF16 = _dtype.BF16  # [bfloat16's NumPy dtype], [None] until ml_dtypes is loade
 _NP_DTYPE = type(_dtype.float32.np).__mro__[1]  # the class of NumPy dtypes (an explicit dtype=)
 
 
-def _widen_bf16(data, kwargs):
+def _widen_bf16(data, kwargs, kind):
     """bfloat16 math runs in float32 and is rounded once, as PyTorch's (NumPy would sum and
     multiply matrices in bfloat16, slowly and losing accuracy): replace the bfloat16 arrays in
     `data` by float32 copies. True when the float32 results are to be rounded back to
     bfloat16: some input was bfloat16, none of another float type, and no dtype was asked for.
     """
     bf16 = _BF16[0]
+    for d in data:  # the common case first, cheaply: no bfloat16 array at all
+        if d.__class__ is kind and d.dtype is bf16:
+            break
+    else:
+        return False
     found, narrow = False, True
     for k, d in enumerate(data):
         dt = getattr(d, "dtype", None)
