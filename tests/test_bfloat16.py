@@ -1,6 +1,7 @@
 """bfloat16: the dtype, its promotion, creation, casts, ops, autograd, printing and files,
 against PyTorch; and ember without ml_dtypes (in a subprocess where it cannot be imported)."""
 
+import copy
 import io
 import json
 import pickle
@@ -130,6 +131,13 @@ def test_numpy_round_trip():
     assert t[0].item() == 4.0  # from_numpy shares memory
     assert ember.tensor(np.ones(2, dtype=ml_dtypes.bfloat16)).dtype is bf16
     assert ember.as_tensor(a).dtype is bf16
+
+
+def test_pickle_and_deepcopy_keep_bfloat16():
+    t = ember.tensor([1.5, -2.0, 0.1], dtype=bf16, requires_grad=True)
+    for copied in (pickle.loads(pickle.dumps(t)), copy.deepcopy(t)):
+        assert copied.dtype is bf16 and copied.requires_grad
+        np.testing.assert_array_equal(_bits(copied.detach()), _bits(t.detach()))
 
 
 # ---------------------------------------------------------------- ops and autograd
