@@ -69,28 +69,11 @@ def _sigmoid_(xp, a):
     xp.reciprocal(a, out=a)
 
 
-# OpenBLAS runs a product on several threads above m * k * n = 2**18; for the small products of
-# one time step that costs more than it gains (and collapses when other processes share the
-# cores), while its small-matrix kernels are faster on a stack of short row blocks.
-_THREADED_WORK = 1 << 18
-
-
-def _row_blocks(rows, k, n):
-    """How many row blocks to split a (rows, k) @ (k, n) product into (1: do not split)."""
-    per_block = _THREADED_WORK // (k * n)
-    if per_block < 2 or rows <= per_block:
-        return 1
-    while rows % per_block:
-        per_block -= 1
-    return rows // per_block
-
-
 def _step_mm(xp, a, b, out):
-    """out <- a @ b for one time step's (rows, k) @ (k, n), in row blocks when that is faster."""
-    blocks = _row_blocks(a.shape[0], a.shape[1], b.shape[1])
-    if blocks == 1:
-        return xp.matmul(a, b, out=out)
-    xp.matmul(a.reshape(blocks, -1, a.shape[1]), b, out=out.reshape(blocks, -1, b.shape[1]))
+    """out <- a @ b for one time step's (rows, k) @ (k, n) product. One call: splitting the
+    rows into blocks (to keep OpenBLAS on one thread) no longer pays on its current kernels,
+    and is slow on a GPU."""
+    xp.matmul(a, b, out=out)
 
 
 # --- helpers on tensors (backward passes) ---
@@ -113,15 +96,6 @@ def _time_mm(a, w):
     """(T, B, K) @ w^T for w of shape (G, K), as one matrix product."""
     steps, batch, k = a.shape
     return a.reshape(steps * batch, k).mm(w.t()).reshape(steps, batch, w.shape[0])
-
-
-def _tensor_step_mm(a, b):
-    """a @ b for one step's (rows, k) @ (k, n) Tensors, in row blocks like _step_mm."""
-    (rows, k), n = a.shape, b.shape[1]
-    blocks = _row_blocks(rows, k, n)
-    if blocks == 1:
-        return a.mm(b)
-    return a.reshape(blocks, -1, k).matmul(b).reshape(rows, n)
 
 
 def _weight_grad(d_pre, h_prev):
@@ -245,12 +219,19 @@ class LstmLayer(Primitive):
         acts = xp.empty((steps, batch, size), dtype=x.dtype)
         hs = xp.empty((steps, batch, n), dtype=x.dtype)
         cs = xp.empty((steps, batch, n), dtype=x.dtype)
-        xp.matmul(x.reshape(steps * batch, features), w_ih.T, out=acts.reshape(-1, size))
+        scale, shift = _gate_constants(xp, n, x.dtype)
+        # the sigmoid gates' halving folded into the weights and biases (exact: a power of 2)
+        column_scale = scale[:, None]
+        xp.matmul(
+            x.reshape(steps * batch, features), (w_ih * column_scale).T, out=acts.reshape(-1, size)
+        )
         biases = [b for b in (b_ih, b_hh) if b is not None]
         if biases:
-            acts += biases[0] if len(biases) == 1 else biases[0] + biases[1]
-        w = xp.ascontiguousarray(w_hh.T)
-        scale, shift = _gate_constants(xp, n, x.dtype)
+            acts += (biases[0] if len(biases) == 1 else biases[0] + biases[1]) * scale
+        w = xp.ascontiguousarray((w_hh * column_scale).T)
+        # full-size rows: a same-shape multiply is twice as fast as a broadcast one
+        scale = xp.ascontiguousarray(xp.broadcast_to(scale, (batch, size)))
+        shift = xp.ascontiguousarray(xp.broadcast_to(shift, (batch, size)))
         recurrent_part = xp.empty((batch, size), dtype=x.dtype)
         input_part = xp.empty((batch, n), dtype=x.dtype)
         h, c = h0, c0
@@ -258,7 +239,6 @@ class LstmLayer(Primitive):
             act = acts[t]
             _step_mm(xp, h, w, recurrent_part)
             act += recurrent_part
-            act *= scale
             xp.tanh(act, out=act)
             act *= scale
             act += shift
@@ -322,10 +302,17 @@ class LstmLayerBackward(Primitive):
         d_pre = xp.empty_like(acts)
         dh = xp.zeros((batch, n), dtype=acts.dtype)
         dc = xp.zeros((batch, n), dtype=acts.dtype)
-        tanh_c = xp.empty_like(dh)
         d_c = xp.empty_like(dh)
-        derivative = xp.empty((batch, size), dtype=acts.dtype)
-        squares = xp.empty_like(derivative)
+        # what does not depend on the incoming gradients, for all steps at once (a few large
+        # array calls instead of several small ones per step):
+        tanh_cs = xp.tanh(cs)
+        # dh's path into c: o * (1 - tanh(c)^2) = o - h * tanh(c)
+        through_c = acts[:, :, 3 * n :] - hs * tanh_cs
+        # the activations' derivatives: s - s^2 for the sigmoids, 1 - g^2 for tanh
+        squares = acts * acts
+        derivative = acts - squares
+        xp.subtract(1, squares[:, :, 2 * n : 3 * n], out=derivative[:, :, 2 * n : 3 * n])
+        del squares
         before = 1 if reverse else -1  # where the previous step's c sits
         for k, t in enumerate(_order(steps, not reverse)):
             if grad_hs is not None:
@@ -334,21 +321,13 @@ class LstmLayerBackward(Primitive):
                 dc += grad_cs[t]
             act, d = acts[t], d_pre[t]
             c_prev = c0 if k == steps - 1 else cs[t + before]
-            xp.tanh(cs[t], out=tanh_c)
-            # d_c = dc + dh * o * (1 - tanh(c)^2), with o * tanh(c)^2 = h * tanh(c)
-            xp.multiply(hs[t], tanh_c, out=d_c)
-            xp.subtract(act[:, 3 * n :], d_c, out=d_c)
-            d_c *= dh
+            xp.multiply(dh, through_c[t], out=d_c)
             d_c += dc
             xp.multiply(d_c, act[:, 2 * n : 3 * n], out=d[:, :n])  # through i
             xp.multiply(d_c, c_prev, out=d[:, n : 2 * n])  # through f
             xp.multiply(d_c, act[:, :n], out=d[:, 2 * n : 3 * n])  # through g
-            xp.multiply(dh, tanh_c, out=d[:, 3 * n :])  # through o
-            # the activations' derivatives: s - s^2 for the sigmoids, 1 - g^2 for tanh
-            xp.multiply(act, act, out=squares)
-            xp.subtract(act, squares, out=derivative)
-            xp.subtract(1, squares[:, 2 * n : 3 * n], out=derivative[:, 2 * n : 3 * n])
-            d *= derivative
+            xp.multiply(dh, tanh_cs[t], out=d[:, 3 * n :])  # through o
+            d *= derivative[t]
             if grad_pre is not None:
                 d += grad_pre[t]
             xp.multiply(d_c, act[:, n : 2 * n], out=dc)
@@ -464,7 +443,7 @@ class GruLayer(Primitive):
                 rs[t], zs[t], news[t], h_ns[t], h_prevs[t], dh
             )
             if k < steps - 1 or needs[3]:
-                dh = dh_direct + _tensor_step_mm(d_gh[t], w_hh)
+                dh = dh_direct + d_gh[t].mm(w_hh)
             else:
                 dh = None
         d_gh = stack(d_gh)
@@ -555,7 +534,7 @@ class RnnLayer(Primitive):
         dh = None
         for k, t in enumerate(_order(steps, not ctx.reverse)):
             d_pre[t] = activation_grad.apply(outs[t], _plus(grad_h[t], dh))
-            dh = _tensor_step_mm(d_pre[t], w_hh) if k < steps - 1 or needs[2] else None
+            dh = d_pre[t].mm(w_hh) if k < steps - 1 or needs[2] else None
         d_x = stack(d_pre)
         d_w = _weight_grad(d_x, _previous(h0, hs, ctx.reverse)) if needs[1] else None
         return d_x, d_w, dh
