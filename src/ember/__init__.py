@@ -31,6 +31,7 @@ from ember import (  # noqa: E402
 from ember._backend import Device as device
 from ember._compile import compile
 from ember._dtype import (
+    bfloat16,
     bool,
     double,
     dtype,
