@@ -573,11 +573,17 @@ class _FreshGrads:
     def __init__(self, roots):
         self.given = {id(_owner(g._data)) for g in roots}
 
-    def own(self, grad):
+    def own(self, grad, leaf=None):
         array = grad._data
         owner = _owner(array)
-        if id(owner) in self.given or not writeable(array):
-            array = array.copy()
+        if (
+            id(owner) in self.given
+            or not writeable(array)
+            # a row-major leaf gets a row-major .grad (PyTorch's layout contract): a transposed
+            # gradient (Linear's weight) made every optimizer step stride across memory
+            or (leaf is not None and not array.flags.c_contiguous and leaf._data.flags.c_contiguous)
+        ):
+            array = array.copy()  # row-major
             owner = array
         self.given.add(id(owner))
         return Tensor._make(array)
@@ -596,7 +602,7 @@ def _accumulate(leaf, grad, create_graph, fresh):
     with _ACCUMULATE_LOCK:
         current = leaf._grad
         if current is None:
-            leaf._grad = grad if create_graph else fresh.own(grad)
+            leaf._grad = grad if create_graph else fresh.own(grad, leaf)
             return
         if create_graph or current.requires_grad or grad.requires_grad:
             leaf._grad = current + grad

@@ -30,13 +30,29 @@ class Mm(Primitive):
     def forward(ctx, a, b):
         needs = ctx.needs_input_grad  # each operand only if the other's gradient needs it
         ctx.save_for_backward(a if needs[1] else None, b if needs[0] else None)
+        ctx.column_major = (needs[0] and _column_major(a), needs[1] and _column_major(b))
         return a @ b
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        return (grad.mm(b.t()) if needs[0] else None), (a.t().mm(grad) if needs[1] else None)
+        # each gradient in its input's memory order, as PyTorch's: for a transposed operand
+        # (Linear's weight.t()) the transposed product, so the gradient that reaches the weight
+        # is row-major like the weight (no copy, and optimizer steps read it in order)
+        a_columns, b_columns = ctx.column_major
+        ga = gb = None
+        if needs[0]:
+            ga = b.mm(grad.t()).t() if a_columns else grad.mm(b.t())
+        if needs[1]:
+            gb = grad.t().mm(a).t() if b_columns else a.t().mm(grad)
+        return ga, gb
+
+
+def _column_major(array):
+    """True for a transposed matrix: column-major, not row-major, in memory."""
+    flags = array.flags
+    return flags.f_contiguous and not flags.c_contiguous
 
 
 def mm(input, mat2):
