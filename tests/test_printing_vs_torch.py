@@ -4,6 +4,7 @@ Each case builds the same tensor in both libraries from the same NumPy data, und
 print options, and the two strings must agree once 'torch' is spelled 'ember'.
 """
 
+import importlib.util
 import math
 
 import numpy as np
@@ -31,6 +32,8 @@ def _t(values, dtype=None, **kwargs):
 
 INF, NAN = math.inf, math.nan
 FLOATS = ["float16", "float32", "float64"]
+if importlib.util.find_spec("ml_dtypes") is not None:  # bfloat16 tensors need it
+    FLOATS.append("bfloat16")
 INTS = ["uint8", "int8", "int16", "int32", "int64"]
 
 CASES = []

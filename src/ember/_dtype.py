@@ -154,6 +154,22 @@ def is_floating(np_dtype) -> bool:
     return np_dtype.kind == "f" or np_dtype is BF16[0]
 
 
+def kind(np_dtype) -> str:
+    """An array's NumPy dtype kind ("b", "u", "i", "f", "c"), with bfloat16 read as "f"
+    (NumPy says "V"). Use it where a check tells more kinds apart than is_floating does."""
+    k = np_dtype.kind
+    return "f" if k == "V" and np_dtype is BF16[0] else k
+
+
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def category(np_dtype) -> int:
+    """bool 0 < integer 1 < floating 2 (bfloat16 included) < complex 3, for an array's NumPy
+    dtype: PyTorch's canCast order."""
+    return _CATEGORY[kind(np_dtype)]
+
+
 def from_numpy_dtype(np_dtype) -> dtype:
     """The ember dtype for a NumPy dtype (ml_dtypes.bfloat16 included); TypeError naming the
     unsupported dtype for types ember does not have."""

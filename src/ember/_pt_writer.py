@@ -114,7 +114,7 @@ class Checkpoint:
             obj, depth = item
             if depth > _MAX_DEPTH:
                 raise ValueError("ember.save: the object is nested too deeply (over 500 levels)")
-            if isinstance(obj, numpy.generic) and obj.dtype.kind in "biuf":
+            if isinstance(obj, numpy.generic) and _dtype.kind(obj.dtype) in "biuf":
                 obj = obj.item()
             if obj is None:
                 write(_NONE)

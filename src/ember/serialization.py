@@ -336,7 +336,7 @@ class _Encoder:
             return self._tensor(obj, path)
         if isinstance(obj, numpy.ndarray):
             return {"ndarray": self._array_name(obj, _host_array(obj), path)}
-        if isinstance(obj, numpy.generic) and obj.dtype.kind in "biuf":
+        if isinstance(obj, numpy.generic) and _dtype.kind(obj.dtype) in "biuf":
             return self.encode(obj.item(), path, depth)
         if isinstance(obj, (bytes, bytearray)):
             return {"bytes": bytes(obj).hex()}

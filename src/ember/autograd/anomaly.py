@@ -8,6 +8,7 @@ import threading
 import traceback
 import warnings
 
+from ember._dtype import is_floating
 from ember.autograd.grad_mode import _state
 
 
@@ -88,7 +89,7 @@ def run_checked(node, grads):
         if _state.anomaly_check_nan:
             outputs = results if isinstance(results, tuple) else (results,)
             for i, g in enumerate(outputs):
-                if g is not None and hasattr(g, "_data") and g._data.dtype.kind == "f":
+                if g is not None and hasattr(g, "_data") and is_floating(g._data.dtype):
                     xp_array = g._data
                     if (xp_array != xp_array).any():  # NaN is the one value unequal to itself
                         raise RuntimeError(

@@ -7,6 +7,7 @@ import inspect
 import warnings
 
 from ember import _backend
+from ember._dtype import is_floating
 from ember._tensor import INFERENCE_SAVED, InferenceVersion, Tensor
 from ember.autograd import forward_ad, hooks
 from ember.autograd.anomaly import record_trace
@@ -477,7 +478,7 @@ def _is_in(x, tensors):
 
 
 def _differentiable(o, non_diff):
-    return o._data.dtype.kind == "f" and not _is_in(o, non_diff)
+    return is_floating(o._data.dtype) and not _is_in(o, non_diff)
 
 
 def _check_dirty(node, args, outs, record):
@@ -683,7 +684,7 @@ def _custom_jvp(function, ctx, args, raw, result):
         tangent = forward_ad.tangent_of(a) if isinstance(a, Tensor) else None
         given.append(tangent)
         versions.append(None if tangent is None else tangent._vc[0])
-        if tangent is None and isinstance(a, Tensor) and a._data.dtype.kind == "f":
+        if tangent is None and isinstance(a, Tensor) and is_floating(a._data.dtype):
             tangent = Tensor._make(_backend.array_module(a._data).zeros_like(a._data))
         tangents.append(tangent)
     ctx._in_jvp = True

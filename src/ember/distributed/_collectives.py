@@ -16,6 +16,7 @@ import pickle
 import numpy
 
 from ember import _backend
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember.distributed._process_group import Work, _mpi, get_group, wait_all
 from ember.distributed._reduce_op import ReduceOp
@@ -104,7 +105,7 @@ def _reduce_plan(op, dtype, what):
             raise ValueError(f"{what}: {op.name} needs an integer or bool tensor, got {dtype}")
         ops = {ReduceOp.BAND: MPI.BAND, ReduceOp.BOR: MPI.BOR, ReduceOp.BXOR: MPI.BXOR}
         return (numpy.uint8 if kind == "b" else dtype), ops[op], False
-    if op is ReduceOp.AVG and kind != "f":
+    if op is ReduceOp.AVG and not is_floating(dtype):
         raise ValueError(f"{what}: ReduceOp.AVG needs a floating-point tensor, got {dtype}")
     if kind == "b":  # PyTorch's bool reductions: SUM and MAX are any(), PRODUCT and MIN all()
         mpi_op = MPI.MAX if op in (ReduceOp.SUM, ReduceOp.MAX) else MPI.MIN

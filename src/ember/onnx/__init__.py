@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 
+from ember._dtype import is_floating
 from ember.onnx.errors import OnnxExporterError, UnsupportedOperatorError
 
 __all__ = [
@@ -178,7 +179,7 @@ def _export_mode(model, training):
     modules = list(model.modules()) if hasattr(model, "modules") else []
     modes = [(m, m.training) for m in modules]
     params = list(model.parameters()) if hasattr(model, "parameters") else []
-    frozen = [p for p in params if not p.requires_grad and np.dtype(p._data.dtype).kind == "f"]
+    frozen = [p for p in params if not p.requires_grad and is_floating(p._data.dtype)]
     if modules and training != TrainingMode.PRESERVE:
         modules[0].train(training == TrainingMode.TRAINING)
     for p in frozen:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ember._dtype import is_floating
 from ember.onnx._record import REFS, Const, Param, Value, op_name
 from ember.onnx.errors import OnnxExporterError
 
@@ -104,7 +105,7 @@ class Graph:
                 f"follows a dynamic axis ({list(ref.shape)} in one run, {list(alt.shape)} with "
                 "other sizes); a graph with this dynamic axis cannot hold it as a constant"
             )
-        if not np.array_equal(alt.array, ref.array, equal_nan=alt.array.dtype.kind == "f"):
+        if not np.array_equal(alt.array, ref.array, equal_nan=is_floating(alt.array.dtype)):
             raise OnnxExporterError(
                 f"ember.onnx.export: {self.op} uses a tensor made inside forward whose values "
                 "depend on the size of a dynamic axis; a graph with this dynamic axis cannot hold "

@@ -17,6 +17,7 @@ The rules, as PyTorch's:
 from __future__ import annotations
 
 from ember._backend import array_module
+from ember._dtype import category
 from ember._tensor import InferenceVersion, Tensor, inference_on
 from ember._warn import warn
 from ember.autograd.grad_mode import DUAL_LEVEL_OPEN, _state
@@ -25,7 +26,7 @@ from ember.autograd.grad_mode import DUAL_LEVEL_OPEN, _state
 def _kind_rank(np_dtype) -> int:
     """bool < integer < floating < complex: a result may only be written into the same or a
     higher category (PyTorch's canCast)."""
-    return {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[np_dtype.kind]
+    return category(np_dtype)
 
 
 def _type_name(t):

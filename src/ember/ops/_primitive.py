@@ -446,7 +446,7 @@ def _wrap_many(node, args, data, outs, kind, contiguous, narrow=False):
         array = _as_array(o, kind)
         if contiguous:
             array = _contiguous(array)
-        floating = array.dtype.kind == "f"
+        floating = array.dtype.kind in "fV"  # "V": bfloat16
         if narrow and array.dtype == "float32":
             array = array.astype(_BF16[0])
         if node is not None and floating:  # indices never require grad

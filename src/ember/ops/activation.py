@@ -7,7 +7,7 @@ They are primitives for numerical stability (a composite exp/sum/div overflows a
 from __future__ import annotations
 
 from ember._backend import array_module
-from ember._dtype import to_dtype
+from ember._dtype import is_floating, to_dtype
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import normalize_dim
 from ember.ops._table import S, register
@@ -71,7 +71,7 @@ class LogSoftmax(Primitive):
 def _prepare(input, dim, dtype, op):
     if dtype is not None:
         input = cast(input, to_dtype(dtype))
-    elif input._data.dtype.kind != "f":
+    elif not is_floating(input._data.dtype):
         raise RuntimeError(f"\"{op}_lastdim_kernel_impl\" not implemented for '{input.dtype}'")
     ndim = input._data.ndim
     d = normalize_dim(dim, ndim, op)

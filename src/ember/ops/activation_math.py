@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from ember._backend import array_module
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive
 from ember.ops._select import select
@@ -39,7 +40,7 @@ def _check_float(input, op):
         raise TypeError(
             f"{op}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}"
         )
-    if input._data.dtype.kind != "f":
+    if not is_floating(input._data.dtype):
         raise NotImplementedError(
             f"\"{op}_cpu\" not implemented for '{input.dtype.name.capitalize()}'"
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ember import _backend
-from ember._dtype import result_type
+from ember._dtype import is_floating, result_type
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive, make_primitive
 from ember.ops._table import S, register
@@ -69,7 +69,7 @@ def _bitwise(name, ufunc_name):
 
     def checked(input, other):
         for x in (input, other):
-            if isinstance(x, Tensor) and x._data.dtype.kind == "f" or isinstance(x, float):
+            if isinstance(x, Tensor) and is_floating(x._data.dtype) or isinstance(x, float):
                 raise RuntimeError(f"\"{name}_cpu\" not implemented for 'Float'")
         return fn(input, other)
 
@@ -85,7 +85,7 @@ bitwise_xor = _bitwise("bitwise_xor", "bitwise_xor")
 
 def bitwise_not(input):
     """Same as torch.bitwise_not (logical not on bool tensors)."""
-    if input._data.dtype.kind == "f":
+    if is_floating(input._data.dtype):
         raise RuntimeError("\"bitwise_not_cpu\" not implemented for 'Float'")
     xp = _backend.array_module(input._data)
     return Tensor._make(_as_result(xp.invert(input._data), input._data))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 
 from ember._backend import array_module
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember.ops._shapes import normalize_dim
 from ember.ops._table import S, register
@@ -205,7 +206,7 @@ def histc(input, bins=100, min=0, max=0):  # noqa: A002
     last bin). Float tensors only; the result has input's dtype and no gradient."""
     data = input._data
     xp = array_module(data)
-    if data.dtype.kind != "f":
+    if not is_floating(data.dtype):
         raise NotImplementedError(f"\"histogram_cpu\" not implemented for '{_type_name(input)}'")
     if bins <= 0:
         raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {bins} for dimension 0")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from ember._backend import array_module
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import normalize_dim
@@ -36,7 +37,7 @@ def _running_extreme(input, dim, op):
     head = (slice(None),) * d
     before = xp.concatenate([data[head + (slice(0, 1),)], running[head + (slice(0, n - 1),)]], d)
     beats = data >= before if op == "cummax" else data <= before
-    if data.dtype.kind == "f":
+    if is_floating(data.dtype):
         beats = xp.isnan(data) | (beats & ~xp.isnan(before))
     position = xp.arange(n, dtype="int64").reshape((n,) + (1,) * (data.ndim - d - 1))
     indices = xp.maximum.accumulate(xp.where(beats, position, 0), axis=d)
@@ -91,7 +92,7 @@ class LogCumSumExp(Primitive):
 
 def logcumsumexp(input, dim):
     """Same as torch.logcumsumexp: log(cumsum(exp(input), dim)), computed stably."""
-    if input._data.dtype.kind != "f":
+    if not is_floating(input._data.dtype):
         raise NotImplementedError(
             f"\"logcumsumexp_out_cpu\" not implemented for '{_type_name(input)}'"
         )

@@ -13,6 +13,7 @@ import math
 from collections import namedtuple
 
 from ember._backend import array_module
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive
 from ember.ops._shapes import broadcast_shapes
@@ -43,7 +44,7 @@ def _check_matrix(op, A, square=True):
         raise TypeError(f"{op}: expected a Tensor, got {type(A).__name__}")
     if A._data.ndim < 2:
         raise RuntimeError(f"{op}: The input tensor A must have at least 2 dimensions.")
-    if A._data.dtype.kind != "f":
+    if not is_floating(A._data.dtype):
         raise RuntimeError(
             f"{op}: Expected a floating point or complex tensor as input. Got {type_word(A)}"
         )

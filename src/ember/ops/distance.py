@@ -12,7 +12,7 @@ import itertools
 import math
 
 from ember._backend import array_module
-from ember._dtype import get_default_dtype, result_type
+from ember._dtype import get_default_dtype, is_floating, result_type
 from ember._tensor import Tensor
 from ember._warn import warn
 from ember.ops._shapes import normalize_dim
@@ -30,7 +30,7 @@ from ember.ops.shape import flip, reshape, transpose
 
 
 def _floating(t):
-    return t if t._data.dtype.kind == "f" else cast(t, get_default_dtype())
+    return t if is_floating(t._data.dtype) else cast(t, get_default_dtype())
 
 
 # --- distances ---
@@ -54,10 +54,10 @@ def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
         "donot_use_mm_for_euclid_dist",
     ):
         raise ValueError(f"{compute_mode} is not a valid value for compute_mode")
-    if x1._data.dtype.kind != "f" or x2._data.dtype.kind != "f":
+    if not is_floating(x1._data.dtype) or not is_floating(x2._data.dtype):
         raise RuntimeError(
             f"cdist only supports floating-point dtypes, X1 got: {x1.dtype.name}"
-            if x1._data.dtype.kind != "f"
+            if not is_floating(x1._data.dtype)
             else f"cdist only supports floating-point dtypes, X2 got: {x2.dtype.name}"
         )
     differences = x1.unsqueeze(-2) - x2.unsqueeze(-3)
@@ -169,7 +169,7 @@ def cov(input, *, correction=1, fweights=None, aweights=None):
                 "cov(): expected fweights to have integral dtype but got fweights with "
                 f"{_type_name(w)} dtype"
             )
-        if name == "aweights" and w._data.dtype.kind != "f":
+        if name == "aweights" and not is_floating(w._data.dtype):
             raise RuntimeError(
                 "cov(): expected aweights to have floating point dtype but got aweights with "
                 f"{_type_name(w)} dtype"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from ember import _backend
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember.autograd.graph import FREED_MESSAGE
 from ember.ops._primitive import Primitive
@@ -124,10 +125,10 @@ def _index_item(item, x):
         return item
     if isinstance(item, (list, tuple, range)) or hasattr(item, "__array_interface__"):
         array = _backend.as_array(_plain(item))
-        if array.size == 0 and array.dtype.kind == "f":
+        if array.size == 0 and is_floating(array.dtype):
             array = array.astype("int64")  # [] indexes nothing, as a long tensor
         if array.dtype.kind not in "iub":
-            raise IndexError(_BAD_INDEX.format("float" if array.dtype.kind == "f" else "list"))
+            raise IndexError(_BAD_INDEX.format("float" if is_floating(array.dtype) else "list"))
         return _backend.to_device(array, x.device)
     raise IndexError(_BAD_INDEX.format(type(item).__name__))
 

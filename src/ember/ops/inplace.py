@@ -11,7 +11,7 @@ no_grad or inference mode, one of several outputs) raise its errors (`ViewRefusa
 
 from __future__ import annotations
 
-from ember import _backend
+from ember import _backend, _dtype
 from ember._tensor import InferenceVersion, Tensor, inference_on
 from ember.autograd import forward_ad
 from ember.autograd.grad_mode import DUAL_LEVEL_OPEN, _state
@@ -20,7 +20,6 @@ from ember.ops._primitive import Primitive, ViewRefusal, move_retained_grad
 from ember.ops._table import S, register
 from ember.ops.strided import AsStrided, _geometry
 
-_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
 _DUAL = DUAL_LEVEL_OPEN
 
 
@@ -90,7 +89,7 @@ def _write(tensor, result, op):
             f"{op}: output with shape {list(tensor.shape)} doesn't match the broadcast shape "
             f"{list(result.shape)}"
         )
-    if _CATEGORY[result._data.dtype.kind] > _CATEGORY[tensor._data.dtype.kind]:
+    if _dtype.category(result._data.dtype) > _dtype.category(tensor._data.dtype):
         raise RuntimeError(
             f"{op}: result type {_type_word(result)} can't be cast to the desired output type "
             f"{_type_word(tensor)}"
@@ -204,11 +203,12 @@ def _arith_inplace(name):
             other = pointwise.mul(other, alpha)
         if write_through(self, other):
             data = other._data if isinstance(other, Tensor) else other
+            kind = self._data.dtype.kind  # bfloat16's ("V") takes the op's path: math in float32
             if isinstance(other, Tensor):
                 same_dtype = data.dtype == self._data.dtype
             else:  # a float number into an integer tensor must raise, as PyTorch
-                same_dtype = self._data.dtype.kind == "f" or not isinstance(other, float)
-            if same_dtype and (self._data.dtype.kind == "f" or name != "div"):
+                same_dtype = kind == "f" or not isinstance(other, float)
+            if same_dtype and kind != "V" and (kind == "f" or name != "div"):
                 xp = _backend.array_module(self._data)
                 try:
                     getattr(xp, _UFUNCS[name])(self._data, data, out=self._data)

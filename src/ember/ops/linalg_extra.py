@@ -6,6 +6,7 @@ import builtins
 import math
 
 from ember._backend import array_module, to_device
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember._warn import warn
 from ember.ops._primitive import Primitive
@@ -277,7 +278,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     """Same as torch.linalg.vector_norm."""
     if dtype is not None:
         x = x.to(dtype)
-    if x._data.dtype.kind != "f":
+    if not is_floating(x._data.dtype):
         raise RuntimeError(
             "linalg.vector_norm: Expected a floating point or complex tensor as input. Got "
             f"{type_word(x)}"

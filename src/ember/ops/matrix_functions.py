@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from ember._backend import array_module
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive
 from ember.ops._table import S, register
@@ -122,7 +123,7 @@ def householder_product(A, tau):
         raise RuntimeError(
             f"{op}: tau dtype {type_word(tau)} does not match input dtype {type_word(A)}"
         )
-    if A._data.dtype.kind != "f":
+    if not is_floating(A._data.dtype):
         raise NotImplementedError(f"\"orgqr_cpu\" not implemented for '{type_word(A)}'")
     reflectors = A[..., :, :k].tril(-1) + eye(m, k, dtype=A.dtype, device=A.device)
     q = eye(m, n, dtype=A.dtype, device=A.device).expand(*A.shape[:-2], m, n)

@@ -11,7 +11,7 @@ import math
 
 from ember import _backend
 from ember._backend import array_module
-from ember._dtype import get_default_dtype, result_type
+from ember._dtype import get_default_dtype, is_floating, result_type
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive, unary
 from ember.ops._table import BINARY, UNARY, S, register
@@ -28,7 +28,7 @@ def floating(input, op):
         raise TypeError(
             f"{op}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}"
         )
-    if input._data.dtype.kind != "f":
+    if not is_floating(input._data.dtype):
         return cast(input, get_default_dtype())
     return input
 
@@ -573,7 +573,7 @@ class Addcdiv(Primitive):
 def addcdiv(input, tensor1, tensor2, *, value=1):
     """Same as torch.addcdiv: input + value * tensor1 / tensor2."""
     _check_broadcast("addcdiv", input, tensor1, tensor2)
-    if tensor1._data.dtype.kind != "f" and tensor2._data.dtype.kind != "f":
+    if not is_floating(tensor1._data.dtype) and not is_floating(tensor2._data.dtype):
         raise RuntimeError(
             "Integer division with addcdiv is no longer supported, and in a future release "
             "addcdiv will perform a true division of tensor1 and tensor2. The historic addcdiv "
@@ -593,7 +593,7 @@ def _classify(name, test, integer_answer):
     def fn(input):
         data = input._data
         xp = array_module(data)
-        if data.dtype.kind != "f":
+        if not is_floating(data.dtype):
             return Tensor._make(getattr(xp, integer_answer)(data.shape, dtype=bool))
         return _wrap_bool(test(xp, data), data)
 
@@ -614,7 +614,7 @@ def signbit(input):
     negative NaNs); a bool tensor, never differentiable."""
     data = input._data
     xp = array_module(data)
-    if data.dtype.kind == "f":
+    if is_floating(data.dtype):
         return _wrap_bool(xp.signbit(data), data)
     if data.dtype.kind == "b":
         return Tensor._make(xp.zeros(data.shape, dtype=bool))
@@ -625,10 +625,17 @@ def signbit(input):
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
     """Same as torch.nan_to_num: NaN and +-inf replaced; the gradient flows where finite."""
     data = input._data
-    if data.dtype.kind != "f":
+    if not is_floating(data.dtype):
         return Tensor._make(data.copy())
     xp = array_module(data)
-    replaced = xp.nan_to_num(data, nan=nan, posinf=posinf, neginf=neginf)
+    if data.dtype.kind == "V":  # bfloat16, whose infinities NumPy's nan_to_num leaves alone
+        info = xp.finfo(data.dtype)
+        posinf = float(info.max) if posinf is None else posinf
+        neginf = float(info.min) if neginf is None else neginf
+        wide = data.astype("float32")
+        replaced = xp.nan_to_num(wide, nan=nan, posinf=posinf, neginf=neginf).astype(data.dtype)
+    else:
+        replaced = xp.nan_to_num(data, nan=nan, posinf=posinf, neginf=neginf)
     if _backend.is_scalar_result(replaced):
         replaced = _backend.scalar_to_array(replaced, data.__class__)
     replaced = Tensor._make(replaced)

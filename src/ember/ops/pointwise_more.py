@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from ember._backend import array_module
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive
 from ember.ops._table import BINARY, UNARY, S, register
@@ -31,7 +32,7 @@ _LN2 = math.log(2.0)
 
 
 def _need_float(a, op):
-    if a._data.dtype.kind != "f":
+    if not is_floating(a._data.dtype):
         raise NotImplementedError(f"\"{op}_cpu\" not implemented for '{_type_name(a)}'")
 
 
@@ -214,7 +215,7 @@ def frexp(input):
     """Same as torch.frexp: (mantissa, exponent) with input = mantissa * 2**exponent and
     0.5 <= |mantissa| < 1 (0 for 0); exponent is int32. The mantissa's gradient is
     grad / 2**exponent, as PyTorch."""
-    if input._data.dtype.kind != "f":
+    if not is_floating(input._data.dtype):
         raise RuntimeError("torch.frexp() only supports floating-point dtypes")
     data = input._data
     xp = array_module(data)

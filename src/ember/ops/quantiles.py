@@ -7,6 +7,7 @@ those entries, as PyTorch) after sorting or counting on arrays.
 from __future__ import annotations
 
 from ember._backend import array_module
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember.ops._shapes import normalize_dim
 from ember.ops._table import S, register
@@ -36,7 +37,7 @@ def _q_array(q, input, op):
 
 
 def _quantile(input, q, dim, keepdim, interpolation, ignore_nan, op):
-    if input._data.dtype.kind != "f":
+    if not is_floating(input._data.dtype):
         raise RuntimeError(f"{op}() input tensor must be either float or double dtype")
     if interpolation not in _MODES:
         raise RuntimeError(

@@ -7,7 +7,7 @@ then moved to the input's device, so a seed gives the same numbers on every devi
 from __future__ import annotations
 
 from ember import _backend, _random
-from ember._dtype import int64, to_dtype
+from ember._dtype import bfloat16, int64, is_floating, to_dtype
 from ember._tensor import Tensor
 from ember._warn import warn
 from ember.ops._table import S, register
@@ -103,7 +103,7 @@ def _probabilities(input, p, op):
 def _draw_bernoulli(input, p, generator, op):
     probs = _probabilities(input, p, op)
     sample = _random.rng(generator).random(input.shape) < probs
-    dtype = input._data.dtype if input._data.dtype.kind == "f" else "float32"
+    dtype = input._data.dtype if is_floating(input._data.dtype) else "float32"
     return _on(sample.astype(dtype), input.device)
 
 
@@ -112,7 +112,7 @@ def bernoulli(input, p=None, *, generator=None):
 
     The result carries no gradient (PyTorch's is zero).
     """
-    if input._data.dtype.kind != "f" and p is None:
+    if not is_floating(input._data.dtype) and p is None:
         raise RuntimeError(
             f"\"bernoulli_tensor_cpu_self_\" not implemented for '{input.dtype.name}'"
         )
@@ -180,7 +180,7 @@ def _integer_bounds(dtype):
     kind = dtype.np.kind
     if kind == "b":
         return 1
-    if kind == "f":
+    if kind == "f" or dtype is bfloat16:
         return 2 ** (_host().finfo(dtype.np).nmant + 1)
     return int(_host().iinfo(dtype.np).max)
 
@@ -201,7 +201,7 @@ def random_(self, from_=0, to=None, *, generator=None):
 
 def exponential_(self, lambd=1.0, *, generator=None):
     """Same as torch.Tensor.exponential_: fill with draws of rate lambd (float tensors)."""
-    if self._data.dtype.kind != "f":
+    if not is_floating(self._data.dtype):
         raise RuntimeError(
             "Exponential distribution is a continuous probability distribution. dtype must be a "
             f"floating point but you specified {_type_word(self)}"
@@ -244,7 +244,7 @@ def multinomial(input, num_samples, replacement=False, *, generator=None):
     """Same as torch.multinomial: category indices drawn by the (unnormalized) weights in rows."""
     if input._data.ndim not in (1, 2):
         raise RuntimeError("multinomial: prob_dist must be 1 or 2 dim")
-    if input._data.dtype.kind != "f":
+    if not is_floating(input._data.dtype):
         raise RuntimeError(
             f"multinomial only supports floating-point dtypes for input, got: {input.dtype.name}"
         )

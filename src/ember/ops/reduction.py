@@ -14,6 +14,7 @@ import builtins
 import math
 
 from ember._backend import array_module
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember.autograd import forward_ad
 from ember.autograd.grad_mode import _state
@@ -89,7 +90,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None):  # noqa: A001
 def mean(input, dim=None, keepdim=False, *, dtype=None):
     """Same as torch.mean."""
     np_dtype = _check_dtype_arg(dtype)
-    if input._data.dtype.kind != "f" and np_dtype is None:
+    if not is_floating(input._data.dtype) and np_dtype is None:
         raise RuntimeError(
             "mean(): could not infer output dtype. Input dtype must be either a floating point "
             f"or complex dtype. Got: {input.dtype.name.capitalize()}"

@@ -7,6 +7,7 @@ no gradient), so these are Primitives whose backward gives zeros.
 from __future__ import annotations
 
 from ember._backend import array_module
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember.ops._primitive import Primitive, unary
 from ember.ops._table import BINARY, UNARY, S, register
@@ -25,7 +26,7 @@ def _rounding(name, forward):
     op = unary(name, forward, _zeros, avoid=_INTEGERS)
 
     def fn(input):
-        if input._data.dtype.kind != "f":  # integers are already whole
+        if not is_floating(input._data.dtype):  # integers are already whole
             return Tensor._make(input._data.copy())
         return op(input)
 
@@ -60,7 +61,7 @@ class Round(Primitive):
 
 def round(input, *, decimals=0):  # noqa: A001
     """Same as torch.round: half to even, with optional decimals (zero gradient)."""
-    if input._data.dtype.kind != "f":
+    if not is_floating(input._data.dtype):
         if decimals != 0:
             raise NotImplementedError(
                 f"\"round_cpu\" not implemented for '{input.dtype.name.capitalize()}'"
@@ -72,7 +73,7 @@ def round(input, *, decimals=0):  # noqa: A001
 @register("frac", lambda lib, x: lib.frac(x), UNARY, avoid=_INTEGERS)
 def frac(input):
     """Same as torch.frac: input - trunc(input), with the sign of input."""
-    if input._data.dtype.kind != "f":
+    if not is_floating(input._data.dtype):
         raise NotImplementedError(
             f"\"frac_cpu\" not implemented for '{input.dtype.name.capitalize()}'"
         )
@@ -88,16 +89,16 @@ def _check_operands(op, a, b):
     if any(isinstance(x, Tensor) and x._data.dtype.kind == "b" for x in (a, b)):
         raise NotImplementedError(f"\"{op}_cpu\" not implemented for 'Bool'")
     if isinstance(b, Tensor):
-        if b._data.dtype.kind != "f" and (b._data == 0).any():
+        if not is_floating(b._data.dtype) and (b._data == 0).any():
             raise RuntimeError("ZeroDivisionError")
-    elif isinstance(b, int) and b == 0 and a._data.dtype.kind != "f":
+    elif isinstance(b, int) and b == 0 and not is_floating(a._data.dtype):
         raise RuntimeError("ZeroDivisionError")
 
 
 def _trunc_div(xp, a, b):
-    if getattr(a, "dtype", None) is not None and a.dtype.kind == "f":
+    if getattr(a, "dtype", None) is not None and is_floating(a.dtype):
         return xp.trunc(a / b)
-    if getattr(b, "dtype", None) is not None and b.dtype.kind == "f":
+    if getattr(b, "dtype", None) is not None and is_floating(b.dtype):
         return xp.trunc(a / b)
     q = xp.floor_divide(a, b)
     # floor and trunc differ by one where the quotient is negative and inexact

@@ -10,6 +10,7 @@ spread along every other dim of source.
 from __future__ import annotations
 
 from ember import _backend
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember.autograd.function import Function
 from ember.autograd.grad_mode import is_grad_enabled
@@ -49,7 +50,7 @@ def _start_value(xp, dtype, reduce):
         return int(reduce == "prod")
     if dtype.kind == "b":
         return reduce == "amin"
-    if dtype.kind == "f":
+    if is_floating(dtype):
         return float("-inf") if reduce == "amax" else float("inf")
     info = xp.iinfo(dtype)
     return info.min if reduce == "amax" else info.max
@@ -91,7 +92,7 @@ class ScatterReduce(Primitive):
         getattr(xp, _REDUCE_UFUNCS[reduce]).at(out, where, src)
         if reduce == "mean":
             count = _counts(xp, x.shape, where, include_self)
-            divide = xp.true_divide if x.dtype.kind == "f" else xp.floor_divide  # PyTorch's
+            divide = xp.true_divide if is_floating(x.dtype) else xp.floor_divide  # PyTorch's
             divide(out, count, out=out, casting="unsafe")
         ctx.where, ctx.reduce, ctx.include_self, ctx.op = where, reduce, include_self, op
         if reduce in ("prod", "amax", "amin"):

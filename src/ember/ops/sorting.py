@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from ember._backend import array_module
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember.autograd import forward_ad
 from ember.ops._primitive import Primitive
@@ -112,7 +113,7 @@ def kthvalue(input, k, dim=-1, keepdim=False):
 
 def _median_position(xp, data, d, n, ignore_nan):
     """Where the (lower) median sits in sorted order: NaN propagates unless ignored."""
-    if data.dtype.kind != "f":
+    if not is_floating(data.dtype):
         return (n - 1) // 2
     nans = xp.isnan(data).sum(axis=d, keepdims=True)
     if ignore_nan:

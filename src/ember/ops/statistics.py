@@ -9,6 +9,7 @@ import builtins
 import math
 
 from ember._backend import array_module, is_scalar_result, scalar_to_array
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember._warn import warn
 from ember.ops._primitive import Primitive
@@ -28,7 +29,7 @@ def _var_mean(op, input, dim, unbiased, keepdim, correction, root=False, with_me
         raise TypeError(f"{op}(): pass either unbiased or correction, not both")
     if correction is None:
         correction = 0 if unbiased is False else 1
-    if input._data.dtype.kind != "f":
+    if not is_floating(input._data.dtype):
         raise RuntimeError("std and var only support floating point and complex dtypes")
     dims = _dims(dim, input._data.ndim, op)
     if _count(input._data.shape, dims) <= correction:
@@ -167,14 +168,14 @@ def _type_word(t):
 
 def nansum(input, dim=None, keepdim=False, *, dtype=None):
     """Same as torch.nansum: the sum with NaN counted as zero."""
-    if input._data.dtype.kind == "f":
+    if is_floating(input._data.dtype):
         input = where(isnan(input), 0.0, input)
     return sum(input, dim, keepdim, dtype=dtype)
 
 
 def nanmean(input, dim=None, keepdim=False, *, dtype=None):
     """Same as torch.nanmean: the mean of the non-NaN values."""
-    if input._data.dtype.kind != "f":
+    if not is_floating(input._data.dtype):
         raise RuntimeError(
             "nanmean(): expected input to have floating point or complex dtype but got "
             f"{_type_word(input)}"

@@ -37,7 +37,7 @@ def _itemsize(self):
 
 def is_signed(self):
     """Same as torch.Tensor.is_signed: whether the dtype holds negative values."""
-    return self._data.dtype.kind in "if"
+    return self._data.dtype.kind in "ifV"  # "V": bfloat16
 
 
 def is_complex(self):

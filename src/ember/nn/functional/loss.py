@@ -7,6 +7,7 @@ import warnings
 import numpy
 
 from ember import ops
+from ember._dtype import is_floating
 from ember._tensor import Tensor
 from ember.ops._table import S, register
 from ember.ops.activation import log_softmax
@@ -247,7 +248,7 @@ def cross_entropy(
         shape[class_dim] = classes
         weight_view = weight.reshape(shape)
     if target.shape == input.shape:  # class probabilities, as PyTorch decides
-        if target._data.dtype.kind != "f":
+        if not is_floating(target._data.dtype):
             raise RuntimeError(
                 "Expected floating point type for target with class probabilities, got "
                 f"{target.dtype.name.capitalize()}"

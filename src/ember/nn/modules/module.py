@@ -558,6 +558,11 @@ class Module(StateDictMixin):
         """Same as torch.nn.Module.half."""
         return self._apply(lambda t: t.half() if t.is_floating_point() else t)
 
+    def bfloat16(self):
+        """Same as torch.nn.Module.bfloat16: floating parameters and buffers to bfloat16
+        (needs the ml_dtypes package)."""
+        return self._apply(lambda t: t.bfloat16() if t.is_floating_point() else t)
+
     def share_memory(self):
         """Accepted for compatibility; ember tensors live in one process."""
         return self
