@@ -78,6 +78,35 @@ OPS = {
         [(3, 5), (5,), (5,)],
         True,
     ),
+    "rms_norm": (lambda lib, x, w: _f(lib).rms_norm(x * 0.05, (5,), w), [(3, 5), (5,)], True),
+    "batch_norm": (
+        lambda lib, x: _f(lib).batch_norm(x, None, None, training=True),
+        [(4, 3, 2, 2)],
+        True,
+    ),
+    "group_norm": (lambda lib, x: _f(lib).group_norm(x, 1), [(2, 4, 3)], True),
+    "sdpa": (
+        lambda lib, q, k, v: _f(lib).scaled_dot_product_attention(q, k, v),
+        [(2, 3, 4), (2, 5, 4), (2, 5, 4)],
+        True,
+    ),
+    "bce_with_logits": (
+        lambda lib, x, y: _f(lib).binary_cross_entropy_with_logits(x, y.sigmoid()),
+        [(3, 4), (3, 4)],
+        True,
+    ),
+    "normalize": (lambda lib, x: _f(lib).normalize(x, dim=-1), [(3, 4)], True),
+    "interpolate": (lambda lib, x: _f(lib).interpolate(x, scale_factor=2), [(1, 2, 3, 3)], True),
+    "adaptive_avg_pool2d": (
+        lambda lib, x: _f(lib).adaptive_avg_pool2d(x, 1),
+        [(2, 3, 4, 4)],
+        True,
+    ),
+    "einsum": (lambda lib, x, y: lib.einsum("ij,kj->ik", x, y), [(3, 4), (2, 4)], True),
+    "topk": (lambda lib, x: x.topk(2).values, [(3, 5)], True),
+    "prod": (lambda lib, x: x.prod(-1), [(3, 4)], True),
+    "lerp": (lambda lib, x, y: lib.lerp(x, y, 0.3), [(3, 4), (3, 4)], True),
+    "softplus": (lambda lib, x: _f(lib).softplus(x), [(3, 4)], True),
     "gelu": (lambda lib, x: _f(lib).gelu(x), [(3, 4)], True),
     "gelu_tanh": (lambda lib, x: _f(lib).gelu(x, approximate="tanh"), [(3, 4)], True),
     "relu": (lambda lib, x: _f(lib).relu(x), [(3, 4)], True),
@@ -290,3 +319,19 @@ def test_linear_and_sgd_step_in_bfloat16(how):
     for name in ("weight", "bias"):
         _close(getattr(ours, name), getattr(theirs, name), name, rtol=2e-2, atol=2e-2)
         _close(getattr(ours, name).grad, getattr(theirs, name).grad, name, rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_rms_norm_normalizes_half_precision_in_float32(dtype):
+    # PyTorch normalizes in float32 (eps=None: float32's epsilon) and rounds once, so the
+    # results agree exactly, gradients included
+    x = _values(0, (3, 4)) * 0.05
+    got = []
+    for lib in (ember, torch):
+        t = lib.tensor(x).to(getattr(lib, dtype)).requires_grad_()
+        out = lib.nn.functional.rms_norm(t, (4,))
+        out.backward(lib.ones_like(out))
+        got.append((_as_float(out), _as_float(t.grad), _dtype_name(out)))
+    assert got[0][2] == got[1][2] == dtype
+    np.testing.assert_array_equal(got[0][0], got[1][0])
+    np.testing.assert_allclose(got[0][1], got[1][1], rtol=1e-2, atol=1e-3)

@@ -6,6 +6,7 @@ import math
 
 import numpy
 
+from ember import _dtype
 from ember._tensor import Tensor
 from ember.autograd.grad_mode import no_grad
 from ember.ops._table import S, register
@@ -144,9 +145,14 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 def rms_norm(input, normalized_shape, weight=None, eps=None):
     """Same as torch.nn.functional.rms_norm (eps=None means the dtype's machine epsilon)."""
     dims = _normalized_dims(input, normalized_shape, "rms_norm")
+    x = input
+    if input.dtype in (_dtype.float16, _dtype.bfloat16):
+        # as PyTorch: half-precision inputs are normalized in float32 (and eps=None is
+        # float32's epsilon), rounded once at the end
+        x = input.float()
     if eps is None:
-        eps = float(_finfo_eps(input))
-    y = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+        eps = float(_finfo_eps(x))
+    y = x * ((x * x).mean(dims, keepdim=True) + eps).rsqrt()
     y = y if weight is None else y * weight
     return y if y.dtype == input.dtype else y.to(input.dtype)  # PyTorch keeps input's dtype
 
