@@ -265,6 +265,24 @@ def test_inplace_into_bfloat16_refuses_nothing_it_should_accept():
     assert out.dtype is ember.bfloat16 and out.tolist() == [2.0, 2.0, 2.0]
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lib: lib.zeros(2, dtype=lib.int64).add_(lib.ones(2, dtype=lib.bfloat16)),
+        lambda lib: lib.bitwise_not(lib.ones(2, dtype=lib.bfloat16)),
+        lambda lib: lib.bitwise_and(
+            lib.ones(2, dtype=lib.bfloat16), lib.ones(2, dtype=lib.bfloat16)
+        ),
+    ],
+)
+def test_errors_name_bfloat16_as_torch(call):
+    with pytest.raises((RuntimeError, NotImplementedError)) as theirs:
+        call(torch)
+    with pytest.raises(type(theirs.value)) as ours:
+        call(ember)
+    assert str(theirs.value).split(": ")[-1] in str(ours.value)
+
+
 def test_clamp_with_float_bounds_keeps_bfloat16():
     x = ember.tensor([-2.0, 0.3, 2.0]).bfloat16()
     assert x.clamp(-1.5, 1.5).dtype is ember.bfloat16

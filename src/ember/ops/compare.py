@@ -64,13 +64,23 @@ logical_or = _nondiff("logical_or", "logical_or", "Same as torch.logical_or.")
 logical_xor = _nondiff("logical_xor", "logical_xor", "Same as torch.logical_xor.")
 
 
+def _float_word(x):
+    """PyTorch's name for a float operand's type ("Float", "BFloat16") in error messages."""
+    if not isinstance(x, Tensor):
+        return "Float"
+    from ember.ops.indexing import type_word  # a family module: imported when first needed
+
+    return type_word(x)
+
+
 def _bitwise(name, ufunc_name):
     fn = _nondiff(name, ufunc_name, f"Same as torch.{name} (logical on bool tensors).")
 
     def checked(input, other):
         for x in (input, other):
             if isinstance(x, Tensor) and is_floating(x._data.dtype) or isinstance(x, float):
-                raise RuntimeError(f"\"{name}_cpu\" not implemented for 'Float'")
+                word = _float_word(x)
+                raise NotImplementedError(f"\"{name}_cpu\" not implemented for '{word}'")
         return fn(input, other)
 
     checked.__name__ = checked.__qualname__ = name
@@ -86,7 +96,7 @@ bitwise_xor = _bitwise("bitwise_xor", "bitwise_xor")
 def bitwise_not(input):
     """Same as torch.bitwise_not (logical not on bool tensors)."""
     if is_floating(input._data.dtype):
-        raise RuntimeError("\"bitwise_not_cpu\" not implemented for 'Float'")
+        raise NotImplementedError(f"\"bitwise_not_cpu\" not implemented for '{_float_word(input)}'")
     xp = _backend.array_module(input._data)
     return Tensor._make(_as_result(xp.invert(input._data), input._data))
 

@@ -256,6 +256,7 @@ def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_
 def _kernel_name(dtype):
     """PyTorch's word for a dtype in its "not implemented for" errors."""
     words = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte"}
+    words["bfloat16"] = "BFloat16"
     return words.get(dtype.name, dtype.name.capitalize())
 
 

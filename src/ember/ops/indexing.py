@@ -27,6 +27,7 @@ _INDEX_DTYPES = ("int64", "int32", "uint8", "bool")
 # dtype -> (PyTorch's ScalarType name, its C type name), as error messages print them
 _TYPE_NAMES = {
     "float16": ("Half", "c10::Half"),
+    "bfloat16": ("BFloat16", "c10::BFloat16"),
     "float32": ("Float", "float"),
     "float64": ("Double", "double"),
     "int64": ("Long", "long int"),

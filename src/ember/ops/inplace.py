@@ -98,9 +98,9 @@ def _write(tensor, result, op):
 
 
 def _type_word(t):
-    return {"float": "Float", "double": "Double", "int64": "Long", "int32": "Int"}.get(
-        t.dtype.name, t.dtype.name.capitalize()
-    )
+    from ember.ops.indexing import type_word  # a family module: imported when first needed
+
+    return type_word(t)
 
 
 def apply_inplace(tensor, fn, others=(), op="inplace"):
