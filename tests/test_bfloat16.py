@@ -49,6 +49,18 @@ def test_dtype_attributes():
     assert bf16.np == np.dtype(ml_dtypes.bfloat16)
 
 
+def test_kind_checks_read_bfloat16_as_floating():
+    # NumPy calls bfloat16's kind "V"; ember's checks must see a floating type
+    np_bf16 = ember.zeros(1, dtype=bf16).numpy().dtype  # (a bfloat16 tensor loads ml_dtypes)
+    assert np_bf16.kind == "V"
+    assert _dtype.is_floating(np_bf16) and _dtype.kind(np_bf16) == "f"
+    assert _dtype.category(np_bf16) == _dtype.category(np.dtype("float32")) == 2
+    for name, kind, category in (("bool", "b", 0), ("uint8", "u", 1), ("int64", "i", 1)):
+        assert not _dtype.is_floating(np.dtype(name))
+        assert _dtype.kind(np.dtype(name)) == kind and _dtype.category(np.dtype(name)) == category
+    assert _dtype.kind(np.dtype([("a", "f4")])) == "V"  # other "V" types stay what they are
+
+
 def test_ember_bfloat16_is_public():
     # ember/__init__.py re-exports ember._dtype's names
     assert ember.bfloat16 is bf16

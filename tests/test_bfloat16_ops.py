@@ -353,3 +353,22 @@ def test_rms_norm_normalizes_half_precision_in_float32(dtype):
     assert got[0][2] == got[1][2] == dtype
     np.testing.assert_array_equal(got[0][0], got[1][0])
     np.testing.assert_allclose(got[0][1], got[1][1], rtol=1e-2, atol=1e-3)
+
+
+def test_transformer_encoder_layer_in_bfloat16():
+    def run(lib):
+        layer = lib.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        with lib.no_grad():
+            for k, p in enumerate(layer.parameters()):
+                p.copy_(lib.tensor(_values(k, tuple(p.shape))) * 0.3)
+        layer = layer.bfloat16()
+        out = layer(lib.tensor(_values(50, (2, 3, 8))).bfloat16())
+        out.backward(lib.ones_like(out))
+        return out, [p.grad for p in layer.parameters()]
+
+    (ours, ours_grads), (theirs, theirs_grads) = run(ember), run(torch)
+    _close(ours, theirs, "output", rtol=2e-2, atol=2e-2)
+    assert len(ours_grads) == len(theirs_grads)
+    for k, (g, tg) in enumerate(zip(ours_grads, theirs_grads)):
+        scale = float(tg.abs().max())  # gradients reach ~10 here: bfloat16's step there is 1/16
+        _close(g, tg, f"grad {k}", rtol=2e-2, atol=max(2e-2, scale / 64))
