@@ -55,7 +55,9 @@ class Sum(Primitive):
 
     @staticmethod
     def backward(ctx, grad):
-        if not ctx.keepdim:
+        # a total (every dim summed) broadcasts as it is; otherwise the summed dims come back
+        # as size-1 dims first, so that the rest line up
+        if not ctx.keepdim and len(ctx.dims) < len(ctx.in_shape):
             grad = grad.reshape(keepdim_shape(ctx.in_shape, ctx.dims))
         return grad.expand(ctx.in_shape), None, None, None
 
