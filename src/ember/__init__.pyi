@@ -44,6 +44,7 @@ class LongTensor(Tensor): ...  # legacy constructor
 class ShortTensor(Tensor): ...  # legacy constructor
 
 __version__: builtins.str
+bfloat16: ember._dtype.dtype
 bool: ember._dtype.dtype
 channels_last: ember._storage.memory_format
 channels_last_3d: ember._storage.memory_format
