@@ -610,3 +610,16 @@ def test_in_place_writes_into_arguments_are_replayed():
         assert compiled(x).item() == 2.0 * (3.0 + i)
         assert x.tolist() == [2.0, 4.0, 2.0 * i]
     assert compiled.replays >= 1
+
+
+def test_w4_with_selects_large_enough_for_the_bit_mask_form():
+    """At batch 8, ReLU's backward and max pooling select over more than 8192 elements: the
+    eager step runs the bit-mask select, the recording sees where(), and the replay takes the
+    bit-mask form again; every replay matches eager bit for bit."""
+
+    def make():
+        step = workloads.w4_small_cnn(None, batch=8)["ember"]
+        return step, list(_cells(step)["model"].parameters())
+
+    compiled = _compare(make, steps=5)
+    assert compiled.replays >= 2 and compiled.eager_reason is None

@@ -21,6 +21,7 @@ import numpy as np
 
 from ember._compile._recorder import C, S
 from ember._tensor import Tensor
+from ember.ops._select import select
 
 MISS = object()  # what a replay returns when its guards fail
 
@@ -134,7 +135,13 @@ class _Builder:
         raise TypeError(f"cannot render {spec!r}")
 
     def call(self, step, extra=""):
-        fn = self.names.const(step.fn, "f")
+        fn = step.fn
+        if fn is np.where and len(step.args) == 3 and not step.kwargs:
+            # a recording sees where() where the eager op ran its bit-mask form on a plain
+            # array (ops/_select.py): the replay takes that form too (bit-identical, no
+            # branch per element)
+            fn = select
+        fn = self.names.const(fn, "f")
         parts = [self.expr(a) for a in step.args]
         parts += [f"{k}={self.expr(v)}" for k, v in step.kwargs.items()]
         if extra:
