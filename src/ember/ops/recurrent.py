@@ -69,13 +69,6 @@ def _sigmoid_(xp, a):
     xp.reciprocal(a, out=a)
 
 
-def _step_mm(xp, a, b, out):
-    """out <- a @ b for one time step's (rows, k) @ (k, n) product. One call: splitting the
-    rows into blocks (to keep OpenBLAS on one thread) no longer pays on its current kernels,
-    and is slow on a GPU."""
-    xp.matmul(a, b, out=out)
-
-
 # --- helpers on tensors (backward passes) ---
 def _previous(h0, hs, reverse):
     """The state each step starts from: h0 and then the outputs, shifted by one step."""
@@ -237,7 +230,7 @@ class LstmLayer(Primitive):
         h, c = h0, c0
         for t in _order(steps, reverse):
             act = acts[t]
-            _step_mm(xp, h, w, recurrent_part)
+            xp.matmul(h, w, out=recurrent_part)
             act += recurrent_part
             xp.tanh(act, out=act)
             act *= scale
@@ -331,7 +324,7 @@ class LstmLayerBackward(Primitive):
             if grad_pre is not None:
                 d += grad_pre[t]
             xp.multiply(d_c, act[:, n : 2 * n], out=dc)
-            _step_mm(xp, d, w_hh, dh)
+            xp.matmul(d, w_hh, out=dh)
         flat = d_pre.reshape(steps * batch, size)
         h_flat = hs.reshape(steps * batch, n)
         if steps == 1:
@@ -401,7 +394,7 @@ class GruLayer(Primitive):
         gh = xp.empty((batch, size), dtype=x.dtype)
         h = h0
         for t in _order(steps, reverse):
-            _step_mm(xp, h, w, gh)
+            xp.matmul(h, w, out=gh)
             if b_hh is not None:
                 gh += b_hh
             x_t = x[t]
@@ -512,7 +505,7 @@ class RnnLayer(Primitive):
         pre = xp.empty(x.shape[1:], dtype=x.dtype)
         h = h0
         for t in _order(x.shape[0], reverse):
-            _step_mm(xp, h, w, pre)
+            xp.matmul(h, w, out=pre)
             pre += x[t]
             if nonlinearity == "tanh":
                 xp.tanh(pre, out=hs[t])
